@@ -1,0 +1,1 @@
+//! BGP speaker: I/O-free FSM, RIBs and best-path selection, with a thin tokio adapter.

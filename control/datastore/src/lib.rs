@@ -1,0 +1,1 @@
+//! Datastore backends with etcd semantics: embedded SQLite and etcd v3.

@@ -1,0 +1,1 @@
+//! Calico label selectors: parser, evaluator and errors with the column.

@@ -1,0 +1,1 @@
+//! The versioned table format that tortie-control writes and tortie-fastpath reads.

@@ -1,0 +1,1 @@
+//! Packet classifier for compiled policy: flat as rules grow, incrementally updatable.

@@ -1,0 +1,1 @@
+//! The I/O-free vector packet pipeline: graph nodes over batches of frames.

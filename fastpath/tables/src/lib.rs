@@ -1,0 +1,1 @@
+//! Fastpath tables: conntrack, NAT, longest-prefix-match routes and generation-swapped table sets.

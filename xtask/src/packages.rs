@@ -1,0 +1,78 @@
+//! Debian packages that the builds and the tests need, installed when missing.
+
+use std::process::Command;
+
+/// Packages needed to build the workspace (xsk-rs builds libxdp; etcd-client runs protoc).
+pub const BUILD: &[&str] = &[
+    "clang",
+    "llvm",
+    "libelf-dev",
+    "zlib1g-dev",
+    "libpcap-dev",
+    "pkg-config",
+    "m4",
+    "protobuf-compiler",
+    "iproute2",
+];
+
+/// Real peers that the integration tests start: etcd for the datastore conformance suite.
+pub const TEST_PEERS: &[&str] = &["etcd-server"];
+
+/// Returns the packages of `wanted` that dpkg does not report as installed.
+pub fn missing(wanted: &[&str]) -> Vec<String> {
+    wanted
+        .iter()
+        .filter(|name| !is_installed(name))
+        .map(|name| name.to_string())
+        .collect()
+}
+
+fn is_installed(name: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", name])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+/// Installs whatever of `wanted` is missing with apt-get. Without root it says what to install
+/// and returns an error, since the tests would fail later for a less obvious reason.
+pub fn ensure(wanted: &[&str]) -> Result<(), String> {
+    let missing = missing(wanted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!(
+            "missing Debian packages: {} (run as root, or: sudo apt-get install -y {})",
+            missing.join(" "),
+            missing.join(" ")
+        ));
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    run_apt(&["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(missing.iter().map(String::as_str));
+    run_apt(&args)
+}
+
+fn run_apt(args: &[&str]) -> Result<(), String> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|err| format!("cannot run apt-get: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("apt-get {} failed with {status}", args.join(" ")))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
