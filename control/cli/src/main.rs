@@ -1,0 +1,3 @@
+//! tortiectl: the calicoctl-style command line for Tortie.
+
+fn main() {}
