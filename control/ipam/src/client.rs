@@ -533,6 +533,36 @@ impl<'a> Ipam<'a> {
             .collect())
     }
 
+    /// The addresses `handle` holds (empty for an unknown handle).
+    pub fn addresses_of_handle(&self, handle: &str) -> Result<Vec<IpAddr>, IpamError> {
+        let Some(record) = records::read::<IpamHandle>(self.ds, &keys::handle_key(handle))? else {
+            return Ok(Vec::new());
+        };
+        let mut ips = Vec::new();
+        for block in record.value.block.keys() {
+            let Ok(cidr) = block.parse::<IpNet>() else {
+                continue;
+            };
+            if let Some(b) = records::read::<AllocationBlock>(self.ds, &keys::block_key(&cidr))? {
+                ips.extend(b.value.ips_of_handle(handle));
+            }
+        }
+        Ok(ips)
+    }
+
+    /// Every handle id with at least one address.
+    pub fn handles(&self) -> Result<Vec<String>, IpamError> {
+        let snapshot = self
+            .ds
+            .list(keys::HANDLE_PREFIX)
+            .map_err(records::datastore_error)?;
+        Ok(snapshot
+            .kvs
+            .into_iter()
+            .map(|kv| kv.key.trim_start_matches(keys::HANDLE_PREFIX).to_string())
+            .collect())
+    }
+
     /// Who holds `ip`, if anyone: (block, owner).
     pub fn ip_info(&self, ip: IpAddr) -> Result<Option<(IpNet, AllocationAttribute)>, IpamError> {
         for (cidr, block) in self.blocks(ip.is_ipv6())? {

@@ -1,0 +1,5 @@
+//! The `tortie-ipam` CNI IPAM plugin.
+
+fn main() {
+    tortie_cni::run::main(tortie_cni::run::Plugin::Ipam)
+}

@@ -1,0 +1,5 @@
+//! The `tortie` CNI plugin.
+
+fn main() {
+    tortie_cni::run::main(tortie_cni::run::Plugin::Main)
+}
