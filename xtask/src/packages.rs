@@ -15,8 +15,16 @@ pub const BUILD: &[&str] = &[
     "iproute2",
 ];
 
-/// Real peers that the integration tests start: etcd for the datastore conformance suite.
-pub const TEST_PEERS: &[&str] = &["etcd-server"];
+/// Real peers that the integration tests start: etcd for the datastore conformance suite;
+/// podman, runc, containerd and a static busybox (for a local image) as CNI clients.
+pub const TEST_PEERS: &[&str] = &[
+    "etcd-server",
+    "podman",
+    "runc",
+    "containerd",
+    "busybox-static",
+    "containernetworking-plugins",
+];
 
 /// Returns the packages of `wanted` that dpkg does not report as installed.
 pub fn missing(wanted: &[&str]) -> Vec<String> {
