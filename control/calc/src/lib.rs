@@ -1,0 +1,1 @@
+//! The calculation graph: what Calico enforces for every endpoint, incrementally, and why.
