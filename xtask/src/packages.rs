@@ -24,6 +24,7 @@ pub const TEST_PEERS: &[&str] = &[
     "containerd",
     "busybox-static",
     "containernetworking-plugins",
+    "openssl",
 ];
 
 /// Returns the packages of `wanted` that dpkg does not report as installed.
