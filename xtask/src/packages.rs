@@ -27,6 +27,9 @@ pub const TEST_PEERS: &[&str] = &[
     "openssl",
 ];
 
+/// What the demo needs beyond the build: `ip`, `nsenter` and busybox's `nc` for its TCP check.
+pub const DEMO: &[&str] = &["iproute2", "util-linux", "busybox-static"];
+
 /// Returns the packages of `wanted` that dpkg does not report as installed.
 pub fn missing(wanted: &[&str]) -> Vec<String> {
     wanted
@@ -78,7 +81,7 @@ fn run_apt(args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
