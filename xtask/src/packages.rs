@@ -16,7 +16,8 @@ pub const BUILD: &[&str] = &[
 ];
 
 /// Real peers that the integration tests start: etcd for the datastore conformance suite;
-/// podman, runc, containerd and a static busybox (for a local image) as CNI clients.
+/// podman, runc, containerd and a static busybox (for a local image) as CNI clients; BIRD 2,
+/// GoBGP, FRR and ExaBGP as BGP peers.
 pub const TEST_PEERS: &[&str] = &[
     "etcd-server",
     "podman",
@@ -25,6 +26,10 @@ pub const TEST_PEERS: &[&str] = &[
     "busybox-static",
     "containernetworking-plugins",
     "openssl",
+    "bird2",
+    "gobgpd",
+    "frr",
+    "exabgp",
 ];
 
 /// What the demo needs beyond the build: `ip`, `nsenter` and busybox's `nc` for its TCP check.
