@@ -1,0 +1,196 @@
+//! Benchmarks: 100,000 IPv4 prefixes from one peer into the Loc-RIB, and a 50-speaker
+//! iBGP full mesh converging in the in-process simulation.
+//!
+//! Run: `cargo bench -p tortie-bgp --bench rib -- --warm-up-time 1 --measurement-time 5`
+//! Besides criterion's timings, it prints the resident memory retained per route.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tortie_bgp::sim::Network;
+use tortie_bgp::wire::{
+    AsPath, Capability, Context, Family, Message, NextHop, Nlri, Open, PathAttributes, Prefix,
+    pack_announcements,
+};
+use tortie_bgp::{Input, LocalRoute, Output, PeerConfig, Speaker, SpeakerConfig};
+
+const ROUTES: u32 = 100_000;
+
+/// UPDATEs carrying `ROUTES` distinct /24s, 250 prefixes per attribute set (like a peer that
+/// announces many aggregates from a few hundred origins).
+fn updates() -> Vec<Vec<u8>> {
+    let mut msgs = vec![];
+    let ctx = Context::modern();
+    for group in 0..ROUTES / 250 {
+        let attrs = PathAttributes {
+            as_path: AsPath::sequence(vec![64512 + group % 7, 65000 + group]),
+            local_pref: Some(100),
+            med: Some(group),
+            communities: vec![(64512 << 16) | group],
+            ..Default::default()
+        };
+        let nlri: Vec<Nlri> = (0..250)
+            .map(|i| {
+                let n = group * 250 + i;
+                Nlri::new(
+                    Prefix::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (n << 8))), 24).unwrap(),
+                )
+            })
+            .collect();
+        let mut buf = vec![];
+        assert!(pack_announcements(
+            Family::Ipv4Unicast,
+            &attrs,
+            NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)),
+            &nlri,
+            &ctx,
+            &mut buf
+        ));
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            let len = tortie_bgp::wire::frame_length(rest).unwrap().unwrap();
+            msgs.push(rest[..len].to_vec());
+            rest = &rest[len..];
+        }
+    }
+    msgs
+}
+
+/// A speaker with one Established iBGP peer; returns it and the connection id.
+fn established_speaker() -> (Speaker, u64) {
+    let mut cfg = SpeakerConfig::new(64512, Ipv4Addr::new(198, 18, 0, 5));
+    cfg.peers = vec![PeerConfig::new(
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+        64512,
+    )];
+    let mut s = Speaker::new(cfg).unwrap();
+    let out = s.start();
+    let conn = out
+        .iter()
+        .find_map(|o| {
+            if let Output::Connect { conn, .. } = o {
+                Some(*conn)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    s.handle(Input::Connected {
+        conn,
+        local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 5)), 40000),
+    });
+    let open = Open {
+        my_as: 64512,
+        hold_time: 90,
+        bgp_id: Ipv4Addr::new(198, 18, 0, 1),
+        capabilities: vec![
+            Capability::mp(Family::Ipv4Unicast),
+            Capability::FourOctetAs(64512),
+        ],
+    };
+    s.handle_message(conn, &Message::Open(open).to_bytes(&Context::default()));
+    s.handle_message(conn, &Message::Keepalive.to_bytes(&Context::default()));
+    assert_eq!(s.peer_state(0), Some(tortie_bgp::fsm::State::Established));
+    (s, conn)
+}
+
+fn ingest(msgs: &[Vec<u8>]) -> Speaker {
+    let (mut s, conn) = established_speaker();
+    s.reserve_routes(ROUTES as usize);
+    for m in msgs {
+        s.message(conn, m);
+        // Route events go to the control plane; drop them here as a consumer would.
+        black_box(s.take_outputs());
+    }
+    assert_eq!(s.rib().len(), ROUTES as usize);
+    s
+}
+
+/// Resident set size in bytes, from /proc/self/statm (pages × 4096).
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<usize>().ok())
+        })
+        .map_or(0, |p| p * 4096)
+}
+
+fn mesh(n: u8) -> Network {
+    let mut net = Network::new();
+    let addr = |i: u8| IpAddr::V4(Ipv4Addr::new(198, 18, 1, i + 1));
+    for i in 0..n {
+        let mut cfg = SpeakerConfig::new(64512, Ipv4Addr::new(198, 18, 1, i + 1));
+        cfg.peers = (0..n)
+            .filter(|j| *j != i)
+            .map(|j| {
+                let mut p = PeerConfig::new(addr(j), 64512);
+                p.local_address = Some(addr(i));
+                p
+            })
+            .collect();
+        let mut s = Speaker::new(cfg).unwrap();
+        let _ = s.originate(
+            Prefix::new(IpAddr::V4(Ipv4Addr::new(10, 65, i, 0)), 26).unwrap(),
+            LocalRoute::default(),
+        );
+        net.add(s, addr(i));
+    }
+    net
+}
+
+fn converged(net: &Network, n: usize) -> bool {
+    net.nodes.iter().all(|x| x.speaker.rib().len() == n)
+}
+
+fn benches(c: &mut Criterion) {
+    let msgs = updates();
+    // One measured run for the figures in docs/perf/bgp.md.
+    let before = rss();
+    let t = Instant::now();
+    let s = ingest(&msgs);
+    let took = t.elapsed();
+    let after = rss();
+    println!(
+        "loc_rib_100k: {} prefixes in {} UPDATEs installed in {:?}; RSS grew {} bytes = {} bytes/route; table estimate {} bytes/route",
+        ROUTES,
+        msgs.len(),
+        took,
+        after.saturating_sub(before),
+        after.saturating_sub(before) / ROUTES as usize,
+        s.rib().approx_heap_bytes() / ROUTES as usize
+    );
+    drop(s);
+    let mut g = c.benchmark_group("bgp");
+    g.sample_size(10);
+    g.bench_function("loc_rib_100k_ipv4", |b| b.iter(|| black_box(ingest(&msgs))));
+    g.bench_function("mesh_50_converge", |b| {
+        b.iter(|| {
+            let mut net = mesh(50);
+            for i in 0..50 {
+                net.start(i);
+            }
+            assert!(net.run_until(Duration::from_secs(60), |n| converged(n, 50)));
+            black_box(net.now())
+        })
+    });
+    g.finish();
+    let mut net = mesh(50);
+    let t = Instant::now();
+    for i in 0..50 {
+        net.start(i);
+    }
+    assert!(net.run_until(Duration::from_secs(60), |n| converged(n, 50)));
+    println!(
+        "mesh_50: converged in {:?} wall time, {:?} virtual time, {} messages",
+        t.elapsed(),
+        net.now(),
+        net.messages
+    );
+}
+
+criterion_group!(bgp, benches);
+criterion_main!(bgp);

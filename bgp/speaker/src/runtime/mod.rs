@@ -1,0 +1,478 @@
+//! The tokio adapter: one task owns the [`Speaker`] and performs its outputs.
+//!
+//! ```text
+//!   listener task(s) ──Accepted──┐
+//!   connect tasks ──Connected────┤            ┌──► writer task per connection (bytes out)
+//!   reader task per connection ──┼─► speaker ─┤
+//!     (framing, Message/Closed)  │    task    ├──► SpeakerEvent channel (routes, peers)
+//!   SpeakerHandle commands ──────┘  (timers)  └──► connect tasks (spawned per attempt)
+//! ```
+//!
+//! The speaker task is the only place state lives; every other task just moves bytes.
+//! Timers are a deadline map polled by the same `select!`.
+
+mod conn;
+pub mod md5sig;
+
+use crate::config::SpeakerConfig;
+use crate::error::RuntimeError;
+use crate::fsm::{ConnId, DownReason, State};
+use crate::route::RouteEvent;
+use crate::speaker::{Input, LocalRoute, Output, Speaker, TimerKey};
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tortie_bgp_wire::{Family, MessageError, Prefix};
+
+/// What the speaker reports to its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeakerEvent {
+    /// A best-route change.
+    Route(RouteEvent),
+    /// A session came up.
+    PeerUp(IpAddr),
+    /// A session went down.
+    PeerDown(IpAddr, DownReason),
+}
+
+/// Status of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Configured address.
+    pub address: IpAddr,
+    /// FSM state.
+    pub state: State,
+    /// Routes received and held.
+    pub received: usize,
+    /// Routes advertised.
+    pub advertised: usize,
+    /// Sessions dropped by errors.
+    pub flaps: u32,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+    /// While Established: what was negotiated.
+    pub negotiated: Option<crate::Negotiated>,
+}
+
+enum Command {
+    Originate(Prefix, LocalRoute),
+    Withdraw(Prefix),
+    Refresh(IpAddr, Family, oneshot::Sender<bool>),
+    Status(oneshot::Sender<Vec<PeerStatus>>),
+    BestRoute(Prefix, oneshot::Sender<Option<crate::route::BestRoute>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Events from the socket tasks to the speaker task.
+#[derive(Debug)]
+pub(crate) enum NetEvent {
+    Connected {
+        conn: ConnId,
+        stream: tokio::net::TcpStream,
+    },
+    ConnectFailed {
+        conn: ConnId,
+    },
+    Accepted {
+        stream: tokio::net::TcpStream,
+        remote: SocketAddr,
+    },
+    Message {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    FramingError {
+        conn: ConnId,
+        error: MessageError,
+    },
+    Closed {
+        conn: ConnId,
+    },
+}
+
+/// Controls a running speaker. Cloneable; the speaker stops when [`SpeakerHandle::shutdown`]
+/// is called or every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct SpeakerHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    /// Local addresses of the listeners (useful with port 0).
+    pub listening: Vec<SocketAddr>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl SpeakerHandle {
+    /// Originates (or replaces) a local route.
+    pub fn originate(&self, prefix: Prefix, route: LocalRoute) -> Result<(), RuntimeError> {
+        self.tx
+            .send(Command::Originate(prefix, route))
+            .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Withdraws a local route.
+    pub fn withdraw(&self, prefix: Prefix) -> Result<(), RuntimeError> {
+        self.tx
+            .send(Command::Withdraw(prefix))
+            .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Sends a ROUTE-REFRESH to the peer at `peer`; false if it cannot take one now.
+    pub async fn refresh(&self, peer: IpAddr, family: Family) -> Result<bool, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Refresh(peer, family, tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Status of every peer.
+    pub async fn status(&self) -> Result<Vec<PeerStatus>, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Status(tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// The current best route for a prefix.
+    pub async fn best_route(
+        &self,
+        prefix: Prefix,
+    ) -> Result<Option<crate::route::BestRoute>, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::BestRoute(prefix, tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Stops every session with Cease and ends the speaker task.
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Shutdown(tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)
+    }
+}
+
+/// Starts a speaker on the current tokio runtime: binds the listeners, starts every peer,
+/// and returns the handle and the event stream.
+pub fn spawn(
+    cfg: SpeakerConfig,
+) -> Result<(SpeakerHandle, mpsc::UnboundedReceiver<SpeakerEvent>), RuntimeError> {
+    let mut speaker = Speaker::new(cfg.clone())?;
+    let (net_tx, net_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let mut listening = vec![];
+    let mut listeners = vec![];
+    if let Some(port) = cfg.listen_port {
+        let keys: Vec<(IpAddr, String)> = cfg
+            .peers
+            .iter()
+            .filter_map(|p| p.password.clone().map(|pw| (p.address, pw)))
+            .collect();
+        let addrs = if cfg.listen_addrs.is_empty() {
+            vec![
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ]
+        } else {
+            cfg.listen_addrs.clone()
+        };
+        for a in addrs {
+            let addr = SocketAddr::new(a, port);
+            let l = conn::listen(addr, &keys).map_err(|e| match e {
+                conn::ListenError::Md5(peer, source) => RuntimeError::Md5 { peer, source },
+                conn::ListenError::Socket(source) => RuntimeError::Listen { addr, source },
+            })?;
+            listening.push(
+                l.local_addr()
+                    .map_err(|source| RuntimeError::Listen { addr, source })?,
+            );
+            let tx = net_tx.clone();
+            listeners.push(tokio::spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok((stream, remote)) => {
+                            if tx.send(NetEvent::Accepted { stream, remote }).is_err() {
+                                return;
+                            }
+                        }
+                        // Transient accept errors (EMFILE…): back off briefly.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            }));
+        }
+    }
+    let out = speaker.start();
+    let mut actor = Actor {
+        speaker,
+        net_tx,
+        conns: HashMap::new(),
+        connecting: HashMap::new(),
+        deadlines: BTreeSet::new(),
+        timers: HashMap::new(),
+        events: ev_tx,
+        seq: 0,
+    };
+    actor.apply(out);
+    tokio::spawn(actor.run(cmd_rx, net_rx, listeners));
+    Ok((
+        SpeakerHandle {
+            tx: cmd_tx,
+            listening,
+        },
+        ev_rx,
+    ))
+}
+
+struct Actor {
+    speaker: Speaker,
+    net_tx: mpsc::UnboundedSender<NetEvent>,
+    conns: HashMap<ConnId, conn::ConnTasks>,
+    connecting: HashMap<ConnId, JoinHandle<()>>,
+    deadlines: BTreeSet<(Instant, u64, TimerKey)>,
+    timers: HashMap<TimerKey, (Instant, u64)>,
+    events: mpsc::UnboundedSender<SpeakerEvent>,
+    seq: u64,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Command>,
+        mut net: mpsc::UnboundedReceiver<NetEvent>,
+        listeners: Vec<JoinHandle<()>>,
+    ) {
+        loop {
+            let next = self.deadlines.first().map(|d| d.0);
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    None => break,
+                    Some(Command::Shutdown(done)) => {
+                        for p in 0..self.speaker.config().peers.len() {
+                            let out = self.speaker.stop_peer(p);
+                            self.apply(out);
+                        }
+                        let _ = done.send(());
+                        break;
+                    }
+                    Some(c) => self.command(c),
+                },
+                Some(ev) = net.recv() => {
+                    self.net_event(ev);
+                    // Drain what is already queued before flushing exports (batches bursts).
+                    let mut n = 0;
+                    while n < 256 {
+                        match net.try_recv() {
+                            Ok(ev) => self.net_event(ev),
+                            Err(_) => break,
+                        }
+                        n += 1;
+                    }
+                    let out = self.speaker.take_outputs();
+                    self.apply(out);
+                }
+                () = sleep_until(next) => self.fire_timers(),
+            }
+        }
+        for l in listeners {
+            l.abort();
+        }
+        for (_, c) in self.connecting.drain() {
+            c.abort();
+        }
+        for (_, c) in self.conns.drain() {
+            c.close();
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        let out = match c {
+            Command::Originate(p, r) => self.speaker.originate(p, r),
+            Command::Withdraw(p) => self.speaker.withdraw_local(p),
+            Command::Refresh(addr, f, reply) => {
+                let (ok, out) = match self.speaker.peer_by_address(addr) {
+                    Some(p) => self.speaker.request_refresh(p, f),
+                    None => (false, vec![]),
+                };
+                let _ = reply.send(ok);
+                out
+            }
+            Command::Status(reply) => {
+                let s = &self.speaker;
+                let v = s
+                    .config()
+                    .peers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| PeerStatus {
+                        address: p.address,
+                        state: s.peer_state(i).unwrap_or(State::Idle),
+                        received: s.peer_route_count(i),
+                        advertised: s.peer_advertised(i).map_or(0, |m| m.len()),
+                        flaps: s.peer_flaps(i),
+                        last_error: s.peer_last_error(i).map(str::to_string),
+                        negotiated: s.peer_session(i).cloned(),
+                    })
+                    .collect();
+                let _ = reply.send(v);
+                vec![]
+            }
+            Command::BestRoute(p, reply) => {
+                let _ = reply.send(self.speaker.best_route(&p));
+                vec![]
+            }
+            Command::Shutdown(_) => vec![],
+        };
+        self.apply(out);
+    }
+
+    /// Feeds a socket event to the speaker; outputs stay queued until the caller flushes.
+    fn net_event(&mut self, ev: NetEvent) {
+        let out = match ev {
+            NetEvent::Connected { conn, stream } => {
+                self.connecting.remove(&conn);
+                let local = stream
+                    .local_addr()
+                    .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+                self.conns
+                    .insert(conn, conn::spawn(conn, stream, self.net_tx.clone()));
+                self.speaker.handle(Input::Connected { conn, local })
+            }
+            NetEvent::ConnectFailed { conn } => {
+                self.connecting.remove(&conn);
+                self.speaker.handle(Input::ConnectFailed { conn })
+            }
+            NetEvent::Accepted { stream, remote } => {
+                let conn = self.speaker.alloc_conn_id();
+                let local = stream
+                    .local_addr()
+                    .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+                self.conns
+                    .insert(conn, conn::spawn(conn, stream, self.net_tx.clone()));
+                self.speaker.handle(Input::Accepted {
+                    conn,
+                    remote,
+                    local,
+                })
+            }
+            NetEvent::Message { conn, bytes } => {
+                self.speaker.message(conn, &bytes);
+                return;
+            }
+            NetEvent::FramingError { conn, error } => {
+                self.speaker.handle(Input::FramingError { conn, error })
+            }
+            NetEvent::Closed { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    c.close();
+                }
+                self.speaker.handle(Input::Closed { conn })
+            }
+        };
+        self.apply(out);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(&(at, seq, key)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if self.timers.get(&key) == Some(&(at, seq)) {
+                self.timers.remove(&key);
+                let out = self.speaker.handle(Input::Timer(key));
+                self.apply(out);
+            }
+        }
+    }
+
+    fn apply(&mut self, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Connect {
+                    conn,
+                    remote,
+                    local,
+                    password,
+                    ..
+                } => {
+                    let tx = self.net_tx.clone();
+                    let h = tokio::spawn(async move {
+                        let ev =
+                            match conn::connect(remote, local, password, Duration::from_secs(30))
+                                .await
+                            {
+                                Ok(stream) => NetEvent::Connected { conn, stream },
+                                Err(e) => {
+                                    tracing::debug!(%remote, error = %e, "connect failed");
+                                    NetEvent::ConnectFailed { conn }
+                                }
+                            };
+                        let _ = tx.send(ev);
+                    });
+                    self.connecting.insert(conn, h);
+                }
+                Output::Send { conn, bytes } => {
+                    if let Some(c) = self.conns.get(&conn) {
+                        let _ = c.tx.send(bytes);
+                    }
+                }
+                Output::Close { conn } => {
+                    if let Some(c) = self.conns.remove(&conn) {
+                        c.close();
+                    }
+                    if let Some(h) = self.connecting.remove(&conn) {
+                        h.abort();
+                    }
+                }
+                Output::StartTimer { key, after } => {
+                    if let Some((at, seq)) = self.timers.remove(&key) {
+                        self.deadlines.remove(&(at, seq, key));
+                    }
+                    self.seq += 1;
+                    let at = Instant::now() + after;
+                    self.timers.insert(key, (at, self.seq));
+                    self.deadlines.insert((at, self.seq, key));
+                }
+                Output::StopTimer { key } => {
+                    if let Some((at, seq)) = self.timers.remove(&key) {
+                        self.deadlines.remove(&(at, seq, key));
+                    }
+                }
+                Output::Route(ev) => {
+                    let _ = self.events.send(SpeakerEvent::Route(ev));
+                }
+                Output::PeerUp { address, .. } => {
+                    tracing::info!(peer = %address, "BGP session established");
+                    let _ = self.events.send(SpeakerEvent::PeerUp(address));
+                }
+                Output::PeerDown {
+                    address, reason, ..
+                } => {
+                    tracing::info!(peer = %address, ?reason, "BGP session down");
+                    let _ = self.events.send(SpeakerEvent::PeerDown(address, reason));
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
