@@ -1,0 +1,247 @@
+//! Watching the SQLite store: a thread per watcher reads the `events` table from the next
+//! revision it owes its consumer.
+//!
+//! Why polling: SQLite has no cross-process change notification, and the CNI plugin, the
+//! CLI and the daemon are separate processes writing one file. A writer in *this* process
+//! wakes its watchers at once through [`Notifier`]; a write from another process is seen at
+//! the next poll, at most [`super::POLL_INTERVAL`] later. A poll is one indexed read of
+//! `meta` (a few microseconds), so an idle watcher costs almost nothing.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{DatastoreError, Operation, Result};
+use crate::sqlite::schema::{key_from_blob, read_meta, read_revision, sql_error};
+use crate::types::{KeyValue, Revision, WatchEvent, prefix_end};
+use crate::watch::{WATCH_CHANNEL_CAPACITY, WatchItem, Watcher};
+
+/// Revisions read per query, so a watcher far behind catches up in bounded steps.
+const REVISION_WINDOW: i64 = 1024;
+
+/// Wakes this process's watchers after each commit.
+#[derive(Debug, Default)]
+pub(crate) struct Notifier {
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Notifier {
+    /// Called after a commit.
+    pub(crate) fn notify(&self) {
+        let mut generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        *generation += 1;
+        self.changed.notify_all();
+    }
+
+    fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the generation moves past `seen`, at most `timeout`.
+    fn wait_past(&self, seen: u64, timeout: Duration) {
+        let guard = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let _unused = self
+            .changed
+            .wait_timeout_while(guard, timeout, |generation| *generation == seen)
+            .unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// One poll's result.
+enum Batch {
+    /// Events with revisions `next..=through`, matching the prefix.
+    Events {
+        events: Vec<WatchEvent>,
+        through: Revision,
+        caught_up: bool,
+    },
+    /// The history from `next` is gone.
+    Compacted(Revision),
+}
+
+struct Poller {
+    conn: Connection,
+    path: PathBuf,
+    prefix: String,
+    end: Option<Vec<u8>>,
+}
+
+impl Poller {
+    fn read_batch(&mut self, next: Revision) -> rusqlite::Result<Batch> {
+        let tx = self.conn.transaction()?;
+        let current = read_revision(&tx)?;
+        let compacted = read_meta(&tx, "compact_revision")?;
+        if next < compacted {
+            return Ok(Batch::Compacted(compacted));
+        }
+        let through = current.min(next + REVISION_WINDOW - 1);
+        let mut events = Vec::new();
+        if through >= next {
+            let sql = if self.end.is_some() {
+                "SELECT revision, key, deleted, value, create_revision, version, prev_value,
+                        prev_create_revision, prev_mod_revision, prev_version
+                 FROM events WHERE revision >= ?1 AND revision <= ?2 AND key >= ?3 AND key < ?4
+                 ORDER BY id"
+            } else {
+                "SELECT revision, key, deleted, value, create_revision, version, prev_value,
+                        prev_create_revision, prev_mod_revision, prev_version
+                 FROM events WHERE revision >= ?1 AND revision <= ?2 AND key >= ?3
+                 ORDER BY id"
+            };
+            let mut stmt = tx.prepare_cached(sql)?;
+            let lo = self.prefix.as_bytes();
+            let mut rows = match &self.end {
+                Some(hi) => stmt.query(rusqlite::params![next, through, lo, hi])?,
+                None => stmt.query(rusqlite::params![next, through, lo])?,
+            };
+            while let Some(row) = rows.next()? {
+                events.push(event_from_row(row)?);
+            }
+        }
+        Ok(Batch::Events {
+            events,
+            through: through.max(next - 1),
+            caught_up: through >= current,
+        })
+    }
+}
+
+fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<WatchEvent> {
+    let revision: Revision = row.get(0)?;
+    let key = key_from_blob(row.get(1)?)?;
+    let deleted: bool = row.get(2)?;
+    let prev_value: Option<Vec<u8>> = row.get(6)?;
+    let prev = match prev_value {
+        Some(value) => Some(KeyValue {
+            key: key.clone(),
+            value,
+            create_revision: row.get(7)?,
+            mod_revision: row.get(8)?,
+            version: row.get(9)?,
+        }),
+        None => None,
+    };
+    if deleted {
+        return Ok(WatchEvent::Delete {
+            key,
+            revision,
+            prev,
+        });
+    }
+    let kv = KeyValue {
+        key,
+        value: row.get(3)?,
+        create_revision: row.get(4)?,
+        mod_revision: revision,
+        version: row.get(5)?,
+    };
+    Ok(WatchEvent::Put { kv, prev })
+}
+
+/// Starts a watcher on `prefix` from revision `start` (`start >= 1`) with its own connection.
+/// The compaction check happens here, so a watch from a compacted revision fails at once.
+pub(crate) fn start(
+    conn: Connection,
+    path: PathBuf,
+    prefix: &str,
+    start: Revision,
+    notifier: Arc<Notifier>,
+    poll_interval: Duration,
+) -> Result<Watcher> {
+    let mut poller = Poller {
+        conn,
+        path,
+        prefix: prefix.to_owned(),
+        end: prefix_end(prefix.as_bytes()),
+    };
+    let compacted = read_meta(&poller.conn, "compact_revision").map_err(sql_error(
+        Operation::Watch,
+        prefix,
+        &poller.path,
+    ))?;
+    if start < compacted {
+        return Err(DatastoreError::Compacted {
+            operation: Operation::Watch,
+            key: prefix.to_owned(),
+            requested: start,
+            compact_revision: compacted,
+        });
+    }
+    let (tx, rx) = sync_channel(WATCH_CHANNEL_CAPACITY);
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let thread_notifier = Arc::clone(&notifier);
+    let handle = thread::Builder::new()
+        .name("tortie-sqlite-watch".into())
+        .spawn(move || {
+            run(
+                &mut poller,
+                start,
+                &tx,
+                &thread_stop,
+                &thread_notifier,
+                poll_interval,
+            )
+        })
+        .map_err(|e| DatastoreError::Backend {
+            operation: Operation::Watch,
+            key: prefix.to_owned(),
+            cause: format!("spawning the watch thread: {e}"),
+        })?;
+    let stop_fn = move || {
+        stop.store(true, Ordering::Release);
+        notifier.notify();
+        let _joined = handle.join();
+    };
+    Ok(Watcher::new(prefix.to_owned(), rx, Box::new(stop_fn)))
+}
+
+fn run(
+    poller: &mut Poller,
+    mut next: Revision,
+    tx: &SyncSender<WatchItem>,
+    stop: &AtomicBool,
+    notifier: &Notifier,
+    poll_interval: Duration,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let seen = notifier.generation();
+        match poller.read_batch(next) {
+            Ok(Batch::Events {
+                events,
+                through,
+                caught_up,
+            }) => {
+                for event in events {
+                    if tx.send(Ok(event)).is_err() {
+                        return;
+                    }
+                }
+                next = through + 1;
+                if caught_up {
+                    notifier.wait_past(seen, poll_interval);
+                }
+            }
+            Ok(Batch::Compacted(compact_revision)) => {
+                let _closed = tx.send(Err(DatastoreError::Compacted {
+                    operation: Operation::Watch,
+                    key: poller.prefix.clone(),
+                    requested: next,
+                    compact_revision,
+                }));
+                return;
+            }
+            Err(error) => {
+                let error = sql_error(Operation::Watch, &poller.prefix, &poller.path)(error);
+                let _closed = tx.send(Err(error));
+                return;
+            }
+        }
+    }
+}
