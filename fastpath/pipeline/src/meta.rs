@@ -1,0 +1,143 @@
+//! Per-packet metadata carried between nodes (VPP's `vnet_buffer` opaque).
+
+use std::net::IpAddr;
+
+use tortie_tables::{ConnRef, FlowKey};
+use tortie_wire::Parsed;
+
+use crate::compile::Target;
+use crate::graph::NodeKind;
+
+/// Marks "no endpoint".
+pub(crate) const NO_EP: u32 = u32::MAX;
+
+/// What one node decided for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Continue at this node.
+    Next(NodeKind),
+    /// Queue on this interface.
+    Tx(u32),
+    /// Drop.
+    Drop(crate::DropReason),
+}
+
+/// The state of one packet in the batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Meta {
+    /// Whether the packet is traced.
+    pub traced: bool,
+    /// Serial number (for traces).
+    pub serial: u64,
+    /// The decoded frame.
+    pub p: Parsed,
+    /// Receiving endpoint index, or `NO_EP`.
+    pub rx_ep: u32,
+    /// The conntrack key of the packet as received.
+    pub key: Option<FlowKey>,
+    /// The flow, once known.
+    pub conn: Option<ConnRef>,
+    /// The conntrack node's batched lookup result for `key` (outer `None`: not looked up).
+    pub prefetched: Option<Option<ConnRef>>,
+    /// The tuple to rewrite the packet to (NAT), when it differs.
+    pub xlate: Option<FlowKey>,
+    /// Destination after DNAT, for a new flow.
+    pub dnat_to: Option<IpAddr>,
+    /// The route.
+    pub target: Target,
+    /// Interface to transmit on.
+    pub tx_if: u32,
+    /// Destination MAC for the rewrite.
+    pub dst_mac: [u8; 6],
+    /// Source MAC for the rewrite.
+    pub src_mac: [u8; 6],
+    /// Tunnel endpoint, when the packet is to be encapsulated.
+    pub encap_to: Option<std::net::Ipv4Addr>,
+    /// Conntrack miss: a new flow.
+    pub new_flow: bool,
+    /// Allowed by doNotTrack policy: no conntrack, no normal policy.
+    pub untracked: bool,
+    /// An ICMP error related to a tracked flow.
+    pub related: bool,
+    /// For an ICMP error about a NAT'd flow: the outer source and destination and the
+    /// quoted tuple to rewrite it to.
+    pub error_xlate: Option<(IpAddr, IpAddr, FlowKey)>,
+}
+
+/// A decoded-nothing placeholder for metadata slots not yet used.
+pub(crate) const PLACEHOLDER: Parsed = Parsed {
+    l3: tortie_wire::L3::Other,
+    ethertype: 0,
+    vlan: None,
+    l3_offset: 0,
+    l4_offset: 0,
+    ip_len: 0,
+    src: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    dst: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    proto: 0,
+    src_port: 0,
+    dst_port: 0,
+    tcp_flags: 0,
+    icmp_type: 0,
+    icmp_code: 0,
+    ttl: 0,
+    fragment: tortie_wire::Fragment::Whole,
+    frag_ident: 0,
+    dont_fragment: false,
+    embedded: None,
+    arp_op: 0,
+};
+
+impl Meta {
+    pub(crate) fn new(p: Parsed) -> Self {
+        Self {
+            traced: false,
+            serial: 0,
+            p,
+            rx_ep: NO_EP,
+            key: None,
+            conn: None,
+            prefetched: None,
+            xlate: None,
+            dnat_to: None,
+            target: Target::Blackhole,
+            tx_if: 0,
+            dst_mac: [0; 6],
+            src_mac: [0; 6],
+            encap_to: None,
+            new_flow: false,
+            untracked: false,
+            related: false,
+            error_xlate: None,
+        }
+    }
+
+    /// Clears the per-packet decisions for a new batch (the decoded frame is overwritten by
+    /// the parse node).
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.rx_ep = NO_EP;
+        self.key = None;
+        self.conn = None;
+        self.prefetched = None;
+        self.xlate = None;
+        self.dnat_to = None;
+        self.target = Target::Blackhole;
+        self.encap_to = None;
+        self.new_flow = false;
+        self.untracked = false;
+        self.related = false;
+        self.error_xlate = None;
+    }
+
+    /// The destination the route lookup uses: translated, DNAT'd, or as received.
+    pub(crate) fn route_dst(&self) -> IpAddr {
+        if let Some(x) = self.xlate {
+            return x.dst_ip();
+        }
+        if let Some((_, dst, _)) = self.error_xlate {
+            return dst;
+        }
+        self.dnat_to.unwrap_or(self.p.dst)
+    }
+}

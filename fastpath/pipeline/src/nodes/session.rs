@@ -1,0 +1,379 @@
+//! Session nodes: doNotTrack policy, conntrack, preDNAT/DNAT, route, policy for new flows.
+
+use std::net::IpAddr;
+
+use tortie_abi::{EndpointKind, HostAction};
+use tortie_classifier as cls;
+use tortie_tables::{Direction, FlowKey, InsertError, NatRequest, TcpFlags, Tracked, Verdict};
+use tortie_wire::l4::proto;
+use tortie_wire::{Fragment, Parsed};
+
+use crate::compile::{Decision, Target};
+use crate::drop::DropReason;
+use crate::graph::NodeKind;
+use crate::meta::{Meta, NO_EP, Step};
+use crate::pipeline::Pipeline;
+use crate::trace::Event;
+use tortie_wire::ethernet::WORKLOAD_GATEWAY_MAC;
+
+/// The classifier key of a packet, with the destination the policy should see (after DNAT).
+/// ICMP type and code travel in the port fields, as the classifier expects.
+pub(crate) fn class_key(p: &Parsed, dst: IpAddr) -> cls::Key {
+    let icmp = matches!(
+        (p.proto, p.is_ipv6()),
+        (proto::ICMP, false) | (proto::ICMPV6, true)
+    );
+    let (sp, dp) = if icmp {
+        (u16::from(p.icmp_type), u16::from(p.icmp_code))
+    } else {
+        (p.src_port, p.dst_port)
+    };
+    match (p.src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => cls::Key::V6(cls::Key6 {
+            src: s.into(),
+            dst: d.into(),
+            src_port: sp,
+            dst_port: dp,
+            proto: p.proto,
+        }),
+        (IpAddr::V4(s), IpAddr::V4(d)) => cls::Key::V4(cls::Key4 {
+            src: s.into(),
+            dst: d.into(),
+            src_port: sp,
+            dst_port: dp,
+            proto: p.proto,
+        }),
+        // Families always agree (DNAT maps within a family); an impossible mix classifies
+        // as an all-zero IPv4 key, which policy denies unless a rule allows everything.
+        _ => cls::Key::V4(cls::Key4::default()),
+    }
+}
+
+/// The conntrack key of a packet as received.
+pub(crate) fn flow_key(p: &Parsed) -> Option<FlowKey> {
+    FlowKey::new(p.src, p.dst, p.src_port, p.dst_port, p.proto)
+}
+
+impl Pipeline {
+    fn eval(&mut self, program: u32, key: &cls::Key) -> Decision {
+        let g = &self.generation;
+        let counters = &mut self.counters;
+        g.program(program)
+            .evaluate(key, &g.sets, |slot| counters.rule_hit(slot))
+    }
+
+    fn note_decision(&mut self, m: &Meta, node: NodeKind, d: Decision) {
+        if m.traced {
+            let rule = d.rule_slot.and_then(|s| self.generation.rule_id(s));
+            self.trace.record(
+                m.serial,
+                node,
+                Event::Policy {
+                    allow: d.allow,
+                    rule,
+                },
+            );
+        }
+    }
+
+    /// **untracked-policy**: the receiving endpoint's doNotTrack program runs on every
+    /// packet before conntrack. A rule's Allow sends the packet on untracked (no conntrack,
+    /// no normal policy); a rule's Deny drops; no matching rule continues normally.
+    /// Next: conntrack, route.
+    pub(crate) fn node_untracked(&mut self, m: &mut Meta) -> Step {
+        if m.rx_ep != NO_EP
+            && let Some(prog) = self.generation.endpoint(m.rx_ep).from_untracked()
+            && m.p.fragment != Fragment::Later
+        {
+            let key = class_key(&m.p, m.p.dst);
+            let d = self.eval(prog, &key);
+            if d.rule_slot.is_some() {
+                self.note_decision(m, NodeKind::Untracked, d);
+                if !d.allow {
+                    return Step::Drop(DropReason::UntrackedDeny);
+                }
+                m.untracked = true;
+                self.counters.untracked += 1;
+                return Step::Next(NodeKind::Route);
+            }
+        }
+        Step::Next(NodeKind::Conntrack)
+    }
+
+    /// **conntrack**: find the packet's flow. A hit runs the TCP state machine and checks
+    /// the cached verdict; an ICMP error passes with the flow it quotes; a non-first
+    /// fragment follows its first fragment; a miss goes to policy.
+    /// Next: pre-dnat (miss), route (hit).
+    pub(crate) fn node_conntrack(&mut self, m: &mut Meta, now: u64) -> Step {
+        let p = m.p;
+        if p.fragment == Fragment::Later {
+            return Step::Next(NodeKind::Fragment);
+        }
+        if let Some(e) = p.embedded {
+            let Some(quoted) = FlowKey::new(e.src, e.dst, e.src_port, e.dst_port, e.proto) else {
+                return Step::Drop(DropReason::IcmpErrorUnrelated);
+            };
+            let Some(r) = self.ct.lookup_related(&quoted) else {
+                return Step::Drop(DropReason::IcmpErrorUnrelated);
+            };
+            let Some(conn) = self.ct.get(r.id) else {
+                return Step::Drop(DropReason::IcmpErrorUnrelated);
+            };
+            if !conn.verdict().allows(r.dir) {
+                return Step::Drop(DropReason::CachedDeny);
+            }
+            if let Some(x) = conn.rewrite_for(r.dir) {
+                // The error travels like a packet of the flow in `r.dir`: its outer endpoints
+                // that are the flow's endpoints translate as such a packet would, and the
+                // quoted packet (which went the other way) becomes that way's translation.
+                let k = conn.key_for(r.dir);
+                let src = if p.src == k.src_ip() {
+                    x.src_ip()
+                } else {
+                    p.src
+                };
+                let dst = if p.dst == k.dst_ip() {
+                    x.dst_ip()
+                } else {
+                    p.dst
+                };
+                m.error_xlate = Some((src, dst, x.reversed()));
+            }
+            m.related = true;
+            self.note(
+                m,
+                NodeKind::Conntrack,
+                Event::ConntrackHit {
+                    reply: r.dir == Direction::Reply,
+                },
+            );
+            return Step::Next(NodeKind::Route);
+        }
+        let Some(key) = m.key.or_else(|| flow_key(&p)) else {
+            return Step::Drop(DropReason::BadAddress);
+        };
+        m.key = Some(key);
+        let found = match m.prefetched {
+            Some(found) => found,
+            None => self.ct.lookup(&key),
+        };
+        if let Some(r) = found {
+            match self.ct.track(r, now, TcpFlags(p.tcp_flags)) {
+                Tracked::Valid | Tracked::Ignored => {
+                    if p.fragment == Fragment::First {
+                        self.frags
+                            .record(p.src, p.dst, p.proto, p.frag_ident, r, now);
+                    }
+                    return self.established(m, r);
+                }
+                Tracked::Invalid => return Step::Drop(DropReason::CtInvalid),
+                Tracked::Expired => {}
+            }
+        }
+        m.new_flow = true;
+        self.note(m, NodeKind::Conntrack, Event::ConntrackMiss);
+        Step::Next(NodeKind::PreDnat)
+    }
+
+    /// **fragment**: a non-first fragment takes the flow its first fragment recorded (its
+    /// cached verdict and NAT) and is routed like it; with no record it is dropped, so
+    /// fragments never bypass policy. Next: mtu, tx (to the host).
+    pub(crate) fn node_fragment(&mut self, m: &mut Meta, now: u64) -> Step {
+        let p = m.p;
+        let Some(r) = self.frags.lookup(p.src, p.dst, p.proto, p.frag_ident, now) else {
+            return Step::Drop(DropReason::FragmentNoState);
+        };
+        // The connection may have expired and its slot been reused: the addresses must
+        // still be the flow's.
+        let same = self.ct.get(r.id).is_some_and(|c| {
+            let k = c.key_for(r.dir);
+            k.src_ip() == p.src && k.dst_ip() == p.dst && k.proto() == p.proto
+        });
+        if !same {
+            return Step::Drop(DropReason::FragmentNoState);
+        }
+        match self.established(m, r) {
+            Step::Next(_) => self.node_route(m),
+            other => other,
+        }
+    }
+
+    fn established(&mut self, m: &mut Meta, r: tortie_tables::ConnRef) -> Step {
+        let Some(conn) = self.ct.get(r.id) else {
+            return Step::Drop(DropReason::FragmentNoState);
+        };
+        if !conn.verdict().allows(r.dir) {
+            return Step::Drop(DropReason::CachedDeny);
+        }
+        m.conn = Some(r);
+        m.xlate = conn.rewrite_for(r.dir);
+        self.note(
+            m,
+            NodeKind::Conntrack,
+            Event::ConntrackHit {
+                reply: r.dir == Direction::Reply,
+            },
+        );
+        Step::Next(NodeKind::Route)
+    }
+
+    /// **pre-dnat**: for a new flow arriving on a host endpoint, its preDNAT program (a
+    /// rule's Deny drops); then the 1:1 DNAT map picks the internal address of a floating IP.
+    /// Next: route.
+    pub(crate) fn node_pre_dnat(&mut self, m: &mut Meta) -> Step {
+        if m.rx_ep != NO_EP
+            && let Some(prog) = self.generation.endpoint(m.rx_ep).pre_dnat
+        {
+            let key = class_key(&m.p, m.p.dst);
+            let d = self.eval(prog, &key);
+            if d.rule_slot.is_some() {
+                self.note_decision(m, NodeKind::PreDnat, d);
+                if !d.allow {
+                    return Step::Drop(DropReason::PreDnatDeny);
+                }
+            }
+        }
+        if let Some(internal) = self.generation.dnat(m.p.dst) {
+            m.dnat_to = Some(internal);
+            self.note(m, NodeKind::PreDnat, Event::Nat);
+        }
+        Step::Next(NodeKind::Route)
+    }
+
+    /// **route**: longest-prefix match on the destination after NAT; picks the interface
+    /// and MACs. Next: policy (new flow), mtu (established or untracked), tx (to the host).
+    pub(crate) fn node_route(&mut self, m: &mut Meta) -> Step {
+        let g = &self.generation;
+        let s = &g.settings;
+        let Some(target) = g.route(m.route_dst()) else {
+            return Step::Drop(DropReason::NoRoute);
+        };
+        m.target = target;
+        match target {
+            Target::Local(ep) => {
+                let ep = g.endpoint(ep);
+                m.tx_if = ep.if_index;
+                m.dst_mac = ep.mac;
+                m.src_mac = WORKLOAD_GATEWAY_MAC;
+            }
+            Target::Node { node, encap } => {
+                let n = g.node(node);
+                m.tx_if = s.uplink_if;
+                m.dst_mac = n.mac;
+                m.src_mac = s.uplink_mac;
+                if encap && let (IpAddr::V4(dst), false) = (n.addr, m.p.is_ipv6()) {
+                    m.encap_to = Some(dst);
+                }
+            }
+            Target::Uplink => {
+                m.tx_if = s.uplink_if;
+                m.dst_mac = s.gateway_mac;
+                m.src_mac = s.uplink_mac;
+            }
+            Target::Host => m.tx_if = s.host_if,
+            Target::Blackhole => return Step::Drop(DropReason::Blackhole),
+            Target::Dangling => return Step::Drop(DropReason::DanglingRoute),
+        }
+        if m.new_flow {
+            return Step::Next(NodeKind::Policy);
+        }
+        if target == Target::Host {
+            // To the host: no forwarding rewrite, the kernel receives it as sent.
+            return Step::Tx(m.tx_if);
+        }
+        Step::Next(NodeKind::Mtu)
+    }
+
+    /// **policy**: for a new flow, the sending endpoint's program, then the receiving
+    /// endpoint's (ingress of a local workload, egress of the uplink's host endpoint), then
+    /// DefaultEndpointToHostAction for workload-to-host traffic; then SNAT selection
+    /// (natOutgoing) and the conntrack entry that caches the verdict and the NAT.
+    /// Next: mtu, tx (to the host).
+    pub(crate) fn node_policy(&mut self, m: &mut Meta, now: u64) -> Step {
+        let p = m.p;
+        let dst = m.dnat_to.unwrap_or(p.dst);
+        let key = class_key(&p, dst);
+        let g = self.generation.clone();
+        let from_workload = m.rx_ep != NO_EP && g.endpoint(m.rx_ep).kind == EndpointKind::Workload;
+        if m.rx_ep != NO_EP
+            && let Some(prog) = g.endpoint(m.rx_ep).from_program()
+        {
+            let d = self.eval(prog, &key);
+            self.note_decision(m, NodeKind::Policy, d);
+            if !d.allow {
+                return Step::Drop(DropReason::PolicyDeny);
+            }
+        }
+        let to_program = match m.target {
+            Target::Local(ep) => g.endpoint(ep).to_program(),
+            Target::Node { .. } | Target::Uplink => g
+                .endpoint_on(g.settings.uplink_if)
+                .filter(|e| g.endpoint(*e).kind == EndpointKind::Host)
+                .and_then(|e| g.endpoint(e).to_program()),
+            _ => None,
+        };
+        if let Some(prog) = to_program {
+            let d = self.eval(prog, &key);
+            self.note_decision(m, NodeKind::Policy, d);
+            if !d.allow {
+                return Step::Drop(DropReason::PolicyDeny);
+            }
+        }
+        if m.target == Target::Host
+            && from_workload
+            && g.settings.default_endpoint_to_host == HostAction::Drop
+        {
+            return Step::Drop(DropReason::EndpointToHost);
+        }
+        let snat = match m.target {
+            Target::Node { .. } | Target::Uplink => g.snat_for(p.src, dst),
+            _ => None,
+        };
+        let nat = NatRequest {
+            dnat: m.dnat_to.map(|a| (a, None)),
+            snat,
+        };
+        let Some(key) = m.key else {
+            return Step::Drop(DropReason::BadAddress);
+        };
+        // An earlier packet of the same batch may have created the flow after this one
+        // missed (node-major order): account this packet to it, in either direction.
+        if let Some(r) = self.ct.lookup(&key) {
+            if self.ct.track(r, now, TcpFlags(p.tcp_flags)) == Tracked::Invalid {
+                return Step::Drop(DropReason::CtInvalid);
+            }
+            return match self.established(m, r) {
+                Step::Next(_) if m.target == Target::Host => Step::Tx(m.tx_if),
+                Step::Next(_) => Step::Next(NodeKind::Mtu),
+                other => other,
+            };
+        }
+        let r = match self.ct.insert(
+            key,
+            now,
+            TcpFlags(p.tcp_flags),
+            Verdict::ALLOW,
+            g.policy_epoch(),
+            nat,
+        ) {
+            Ok(r) => {
+                self.counters.flows_created += 1;
+                r
+            }
+            Err(InsertError::Exists(r)) => r,
+            Err(InsertError::Full) => return Step::Drop(DropReason::CtFull),
+            Err(InsertError::NotInitial(_)) => return Step::Drop(DropReason::CtNotInitial),
+            Err(_) => return Step::Drop(DropReason::NatFailed),
+        };
+        if p.fragment == Fragment::First {
+            self.frags
+                .record(p.src, p.dst, p.proto, p.frag_ident, r, now);
+        }
+        m.conn = Some(r);
+        m.xlate = self.ct.get(r.id).and_then(|c| c.rewrite_for(r.dir));
+        if m.target == Target::Host {
+            return Step::Tx(m.tx_if);
+        }
+        Step::Next(NodeKind::Mtu)
+    }
+}

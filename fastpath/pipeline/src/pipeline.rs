@@ -1,0 +1,327 @@
+//! The per-worker pipeline: the batch driver and the state nodes share.
+
+use std::sync::Arc;
+
+use tortie_tables::{Conntrack, ConntrackConfig, SnatConfig, TcpState, Timeouts};
+
+use crate::compile::Generation;
+use crate::counters::Counters;
+use crate::drop::DropReason;
+use crate::frag::FragmentTable;
+use crate::frame::{Frame, MAX_BATCH, TxBatches};
+use crate::graph::NodeKind;
+use crate::meta::{Meta, Step};
+use crate::trace::{Event, Trace};
+
+/// Marks a packet that left the graph (sent or dropped).
+const DONE: u8 = u8::MAX;
+
+/// Construction parameters of a [`Pipeline`].
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Conntrack capacity (live flows).
+    pub conntrack_capacity: usize,
+    /// Conntrack hash seed; `None` picks a random one.
+    pub hash_seed: Option<u64>,
+    /// Accept a mid-stream ACK as the start of a TCP flow (survives restarts).
+    pub tcp_loose_pickup: bool,
+    /// Conntrack slots examined for expiry after each batch.
+    pub sweep_per_batch: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            conntrack_capacity: 1 << 16,
+            hash_seed: None,
+            tcp_loose_pickup: true,
+            sweep_per_batch: 64,
+        }
+    }
+}
+
+/// Where a frame ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Queued for transmission on this interface.
+    Tx(u32),
+    /// Dropped and counted.
+    Drop(DropReason),
+}
+
+/// One worker's pipeline: its conntrack table, counters, trace buffer and fragment table,
+/// and the table generation it currently runs on.
+pub struct Pipeline {
+    pub(crate) generation: Arc<Generation>,
+    pub(crate) ct: Conntrack,
+    pub(crate) counters: Counters,
+    pub(crate) trace: Trace,
+    pub(crate) frags: FragmentTable,
+    serial: u64,
+    /// Per packet of the batch: the node it waits for (`NodeKind as u8`) or [`DONE`]. Kept
+    /// apart from the metadata so each node's scan reads 256 bytes, not 256 cache lines.
+    next: Vec<u8>,
+    meta: Vec<Meta>,
+    /// Scratch for the conntrack node's batched lookup: keys, their packets, results.
+    ct_keys: Vec<tortie_tables::FlowKey>,
+    ct_packets: Vec<u16>,
+    ct_results: Vec<Option<tortie_tables::ConnRef>>,
+    dispositions: Vec<Disposition>,
+    sweep_per_batch: usize,
+}
+
+/// Conntrack timeouts from the settings (seconds) in the pipeline's nanosecond clock.
+fn timeouts(s: &tortie_abi::Settings) -> Timeouts {
+    const SECOND: u64 = 1_000_000_000;
+    let mut t = Timeouts::default();
+    let transitory = u64::from(s.tcp_transitory_timeout_s) * SECOND;
+    for st in [
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait,
+        TcpState::CloseWait,
+        TcpState::SynSent2,
+    ] {
+        t.tcp[st.index()] = transitory;
+    }
+    t.tcp[TcpState::Established.index()] = u64::from(s.tcp_established_timeout_s) * SECOND;
+    t.udp_replied = u64::from(s.udp_timeout_s) * SECOND;
+    t.udp_new = t.udp_new.min(t.udp_replied);
+    t.icmp = u64::from(s.icmp_timeout_s) * SECOND;
+    t
+}
+
+impl Pipeline {
+    /// A pipeline on `generation`. The conntrack table (and its SNAT port pools, built for
+    /// the generation's SNAT addresses) is allocated here, once.
+    pub fn new(generation: Arc<Generation>, config: &PipelineConfig) -> Self {
+        let snat = SnatConfig {
+            addresses: [generation.snat_v4, generation.snat_v6]
+                .into_iter()
+                .flatten()
+                .collect(),
+            port_range: snat_range(&generation),
+        };
+        let mut ct_config = ConntrackConfig {
+            capacity: config.conntrack_capacity,
+            timeouts: timeouts(&generation.settings),
+            tcp_loose_pickup: config.tcp_loose_pickup,
+            snat,
+            ..ConntrackConfig::default()
+        };
+        if let Some(seed) = config.hash_seed {
+            ct_config.hash_seed = seed;
+        }
+        let mut counters = Counters::default();
+        counters.rule_hits = vec![0; generation.rule_slots()];
+        let placeholder = Meta::new(crate::meta::PLACEHOLDER);
+        Self {
+            ct: Conntrack::new(&ct_config),
+            generation,
+            counters,
+            trace: Trace::default(),
+            frags: FragmentTable::default(),
+            serial: 0,
+            next: vec![DONE; MAX_BATCH],
+            meta: vec![placeholder; MAX_BATCH],
+            ct_keys: Vec::with_capacity(MAX_BATCH),
+            ct_packets: Vec::with_capacity(MAX_BATCH),
+            ct_results: vec![None; MAX_BATCH],
+            dispositions: vec![Disposition::Drop(DropReason::NotIp); MAX_BATCH],
+            sweep_per_batch: config.sweep_per_batch,
+        }
+    }
+
+    /// The generation in use.
+    pub fn generation(&self) -> &Arc<Generation> {
+        &self.generation
+    }
+
+    /// Switches to `next` between batches and returns the retired generation, which the
+    /// caller hands back for freeing off the hot path. Rule hit counters restart for the new
+    /// generation's rule slots (read them before swapping).
+    ///
+    /// SNAT addresses are fixed when the pipeline is created: a generation that changes
+    /// them needs a new pipeline (and conntrack table).
+    pub fn swap_generation(&mut self, next: Arc<Generation>) -> Arc<Generation> {
+        self.ct.set_timeouts(timeouts(&next.settings));
+        self.counters.rule_hits.clear();
+        self.counters.rule_hits.resize(next.rule_slots(), 0);
+        std::mem::replace(&mut self.generation, next)
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The conntrack table.
+    pub fn conntrack(&self) -> &Conntrack {
+        &self.ct
+    }
+
+    /// The trace buffer (arm it to trace packets).
+    pub fn trace(&mut self) -> &mut Trace {
+        &mut self.trace
+    }
+
+    /// Where each frame of the last batch ended up, in batch order.
+    pub fn dispositions(&self) -> &[Disposition] {
+        &self.dispositions
+    }
+
+    /// Runs a batch of up to [`MAX_BATCH`] frames through every node. `now` is a monotonic
+    /// clock in nanoseconds, read once per batch. Every frame ends either queued in `out`
+    /// (which is cleared first) or counted as a drop; frames beyond [`MAX_BATCH`] are left
+    /// untouched and must be passed in a later call.
+    pub fn process(&mut self, frames: &mut [Frame<'_>], now: u64, out: &mut TxBatches) -> usize {
+        out.clear();
+        let n = frames.len().min(MAX_BATCH);
+        self.dispositions
+            .resize(n, Disposition::Drop(DropReason::NotIp));
+        let mut meta = std::mem::take(&mut self.meta);
+        for (m, f) in meta[..n].iter_mut().zip(frames.iter()) {
+            m.reset();
+            m.serial = self.serial;
+            self.serial += 1;
+            m.traced = self.trace.select(f.rx_if());
+        }
+        self.next[..n].fill(NodeKind::Parse as u8);
+        for node in NodeKind::ORDER {
+            let code = node as u8;
+            if node == NodeKind::Conntrack {
+                self.conntrack_lookup_batch(&mut meta[..n]);
+            }
+            for i in 0..n {
+                if self.next[i] != code {
+                    continue;
+                }
+                let (m, f) = (&mut meta[i], &mut frames[i]);
+                let step = self.run_node(node, f, m, now);
+                self.apply_step(node, step, i, f, m, out);
+            }
+        }
+        debug_assert!(
+            self.next[..n].iter().all(|c| *c == DONE),
+            "packet left in the graph"
+        );
+        self.meta = meta;
+        self.ct.sweep(now, self.sweep_per_batch, |_, _| {});
+        n
+    }
+
+    /// Looks up the flows of every packet waiting at the conntrack node in one batched call,
+    /// so the table's cache misses overlap (VPP's prefetch-ahead). Keys that the node would
+    /// not look up (later fragments, ICMP errors) are skipped.
+    fn conntrack_lookup_batch(&mut self, meta: &mut [Meta]) {
+        self.ct_keys.clear();
+        self.ct_packets.clear();
+        let code = NodeKind::Conntrack as u8;
+        for (i, m) in meta.iter_mut().enumerate() {
+            if self.next[i] != code
+                || m.p.fragment == tortie_wire::Fragment::Later
+                || m.p.embedded.is_some()
+            {
+                continue;
+            }
+            if let Some(k) = crate::nodes::flow_key(&m.p) {
+                self.ct_keys.push(k);
+                self.ct_packets.push(i as u16);
+            }
+        }
+        let k = self.ct_keys.len();
+        self.ct
+            .lookup_batch(&self.ct_keys, &mut self.ct_results[..k]);
+        for (j, &i) in self.ct_packets.iter().enumerate() {
+            let m = &mut meta[usize::from(i)];
+            m.key = Some(self.ct_keys[j]);
+            m.prefetched = Some(self.ct_results[j]);
+        }
+    }
+
+    #[inline]
+    fn run_node(&mut self, node: NodeKind, f: &mut Frame<'_>, m: &mut Meta, now: u64) -> Step {
+        match node {
+            NodeKind::Parse => self.node_parse(f, m),
+            NodeKind::Neighbor => self.node_neighbor(f, m),
+            NodeKind::Decap => self.node_decap(f, m),
+            NodeKind::IpCheck => self.node_ip_check(f, m),
+            NodeKind::Untracked => self.node_untracked(m),
+            NodeKind::Conntrack => self.node_conntrack(m, now),
+            NodeKind::PreDnat => self.node_pre_dnat(m),
+            NodeKind::Route => self.node_route(m),
+            NodeKind::Policy => self.node_policy(m, now),
+            NodeKind::Fragment => self.node_fragment(m, now),
+            NodeKind::Mtu => self.node_mtu(f, m),
+            NodeKind::Rewrite => self.node_rewrite(f, m),
+            NodeKind::Encap => self.node_encap(f, m),
+            NodeKind::Tx => Step::Tx(m.tx_if),
+        }
+    }
+
+    #[inline]
+    fn apply_step(
+        &mut self,
+        node: NodeKind,
+        step: Step,
+        i: usize,
+        f: &Frame<'_>,
+        m: &Meta,
+        out: &mut TxBatches,
+    ) {
+        match step {
+            Step::Next(next) => {
+                debug_assert!(
+                    node.next_arcs().contains(&next),
+                    "undeclared arc {} -> {}",
+                    node.name(),
+                    next.name()
+                );
+                if m.traced {
+                    self.trace.record(m.serial, node, Event::Next(next));
+                }
+                self.next[i] = next as u8;
+            }
+            Step::Tx(if_index) => {
+                self.next[i] = DONE;
+                if out.push(if_index, i as u16) {
+                    self.counters.tx(if_index, f.len());
+                    self.dispositions[i] = Disposition::Tx(if_index);
+                    if m.traced {
+                        self.trace.record(m.serial, node, Event::Tx(if_index));
+                    }
+                } else {
+                    self.drop_packet(node, i, m, DropReason::TxInterfacesExhausted);
+                }
+            }
+            Step::Drop(reason) => {
+                self.next[i] = DONE;
+                self.drop_packet(node, i, m, reason);
+            }
+        }
+    }
+
+    fn drop_packet(&mut self, node: NodeKind, i: usize, m: &Meta, reason: DropReason) {
+        self.counters.drop(reason);
+        self.dispositions[i] = Disposition::Drop(reason);
+        if m.traced {
+            self.trace.record(m.serial, node, Event::Drop(reason));
+        }
+    }
+
+    /// Records a node-specific event for a traced packet.
+    #[inline]
+    pub(crate) fn note(&mut self, m: &Meta, node: NodeKind, event: Event) {
+        if m.traced {
+            self.trace.record(m.serial, node, event);
+        }
+    }
+}
+
+fn snat_range(g: &Generation) -> tortie_tables::nat::snat::PortRange {
+    let (lo, hi) = g.snat_ports;
+    if (lo, hi) == (0, 0) {
+        return tortie_tables::nat::snat::PortRange::default();
+    }
+    tortie_tables::nat::snat::PortRange::new(lo, hi).unwrap_or_default()
+}

@@ -1,0 +1,130 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! Sums are kept as `u32` accumulators of 16-bit big-endian words and folded at the end, so a
+//! pseudo-header and a payload can be summed in separate calls.
+
+/// Adds the bytes of `data` (as big-endian 16-bit words, odd trailing byte padded with zero) to
+/// the running one's-complement accumulator `acc` (RFC 1071 section 4.1).
+pub fn sum(mut acc: u32, data: &[u8]) -> u32 {
+    let mut chunks = data.chunks_exact(2);
+    for pair in &mut chunks {
+        acc = acc.wrapping_add(u32::from(u16::from_be_bytes([pair[0], pair[1]])));
+        // Fold early now and then so the accumulator never overflows on jumbo payloads.
+        if acc > 0xffff_0000 {
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+    }
+    if let [last] = chunks.remainder() {
+        acc = acc.wrapping_add(u32::from(*last) << 8);
+    }
+    acc
+}
+
+/// Folds the carries of an accumulator into 16 bits and returns the one's complement: the
+/// value to store in a checksum field.
+pub fn finish(mut acc: u32) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
+}
+
+/// The checksum of `data` alone.
+pub fn checksum(data: &[u8]) -> u16 {
+    finish(sum(0, data))
+}
+
+/// Updates checksum `old_sum` after a 16-bit word of the covered data changed from `old` to
+/// `new`: HC' = ~(~HC + ~m + m') (RFC 1624 section 3, equation 3).
+pub fn update16(old_sum: u16, old: u16, new: u16) -> u16 {
+    let acc = u32::from(!old_sum) + u32::from(!old) + u32::from(new);
+    finish(acc)
+}
+
+/// Updates checksum `old_sum` after a 32-bit value (an IPv4 address) changed.
+pub fn update32(old_sum: u16, old: u32, new: u32) -> u16 {
+    let acc = u32::from(!old_sum)
+        + u32::from(!((old >> 16) as u16))
+        + u32::from(!(old as u16))
+        + u32::from((new >> 16) as u16)
+        + u32::from(new as u16);
+    finish(acc)
+}
+
+/// Updates checksum `old_sum` after a 128-bit value (an IPv6 address) changed.
+pub fn update128(old_sum: u16, old: u128, new: u128) -> u16 {
+    let mut acc = u32::from(!old_sum);
+    for i in 0..8 {
+        let shift = 112 - 16 * i;
+        acc += u32::from(!((old >> shift) as u16)) + u32::from((new >> shift) as u16);
+    }
+    finish(acc)
+}
+
+/// The IPv4 pseudo-header sum for TCP/UDP/ICMP-less protocols (RFC 793 section 3.1,
+/// RFC 768).
+pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u16) -> u32 {
+    let acc = sum(0, &src);
+    let acc = sum(acc, &dst);
+    acc + u32::from(proto) + u32::from(len)
+}
+
+/// The IPv6 pseudo-header sum (RFC 8200 section 8.1).
+pub fn pseudo_v6(src: [u8; 16], dst: [u8; 16], next_header: u8, len: u32) -> u32 {
+    let acc = sum(0, &src);
+    let acc = sum(acc, &dst);
+    acc + (len >> 16) + (len & 0xffff) + u32::from(next_header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3 worked example: bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn odd_length_pads_with_zero() {
+        assert_eq!(checksum(&[0xab]), checksum(&[0xab, 0x00]));
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_16_matches_full(mut data in proptest::collection::vec(any::<u8>(), 2..64), idx in 0usize..31, new in any::<u16>()) {
+            let idx = (idx * 2) % (data.len() & !1);
+            let before = checksum(&data);
+            let old = u16::from_be_bytes([data[idx], data[idx + 1]]);
+            data[idx..idx + 2].copy_from_slice(&new.to_be_bytes());
+            let full = checksum(&data);
+            let inc = update16(before, old, new);
+            // 0x0000 and 0xffff are the same value in one's complement arithmetic.
+            prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+        }
+
+        #[test]
+        fn incremental_32_matches_full(mut data in proptest::collection::vec(any::<u8>(), 4..64), new in any::<u32>()) {
+            let before = checksum(&data);
+            let old = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            data[..4].copy_from_slice(&new.to_be_bytes());
+            let full = checksum(&data);
+            let inc = update32(before, old, new);
+            prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+        }
+
+        #[test]
+        fn incremental_128_matches_full(mut data in proptest::collection::vec(any::<u8>(), 16..64), new in any::<u128>()) {
+            let before = checksum(&data);
+            let mut old = [0u8; 16];
+            old.copy_from_slice(&data[..16]);
+            data[..16].copy_from_slice(&new.to_be_bytes());
+            let full = checksum(&data);
+            let inc = update128(before, u128::from_be_bytes(old), new);
+            prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+        }
+    }
+}
