@@ -1,0 +1,376 @@
+//! One AF_XDP socket bound to an interface queue, with its four rings, on a shared [`Umem`].
+//!
+//! Ring discipline follows the kernel's AF_XDP documentation
+//! (Documentation/networking/af_xdp.rst, "XDP_USE_NEED_WAKEUP bind flag"): after producing to
+//! the fill or TX ring, the kernel is kicked (`poll`/`sendto`) only when it set the ring's
+//! need_wakeup flag.
+#![allow(unsafe_code)]
+
+use std::fmt::Write as _;
+
+use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig, XdpFlags};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue};
+
+use crate::batch::DescBatch;
+use crate::error::XskError;
+use crate::umem::{Desc, FramePool, Umem};
+
+/// How the socket attaches. `Auto` tries zero-copy, then driver-mode copy, then SKB (generic)
+/// mode, and keeps the first that binds. veth has no zero-copy, so it ends in `DriverCopy`
+/// (native XDP on veth) or `Skb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMode {
+    /// Try the modes below in order.
+    Auto,
+    /// Native XDP, `XDP_ZEROCOPY` (NIC driver support needed).
+    ZeroCopy,
+    /// Native XDP, `XDP_COPY`.
+    DriverCopy,
+    /// Generic (SKB) XDP, `XDP_COPY`: works on any interface, slowest.
+    Skb,
+}
+
+impl BindMode {
+    fn flags(self) -> (XdpFlags, BindFlags) {
+        let wake = BindFlags::XDP_USE_NEED_WAKEUP;
+        match self {
+            BindMode::ZeroCopy | BindMode::Auto => {
+                (XdpFlags::XDP_FLAGS_DRV_MODE, wake | BindFlags::XDP_ZEROCOPY)
+            }
+            BindMode::DriverCopy => (XdpFlags::XDP_FLAGS_DRV_MODE, wake | BindFlags::XDP_COPY),
+            BindMode::Skb => (XdpFlags::XDP_FLAGS_SKB_MODE, wake | BindFlags::XDP_COPY),
+        }
+    }
+}
+
+/// Per-port settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PortConfig {
+    /// Bind mode (see [`BindMode`]).
+    pub mode: BindMode,
+    /// RX and TX ring size (a power of two).
+    pub ring_size: u32,
+    /// Most frames moved per `rx_batch`/`tx_batch`/`reap_completions` call.
+    pub batch: usize,
+    /// Frames this port keeps posted on its fill ring (taken from the worker's pool).
+    pub fill_target: u32,
+}
+
+impl Default for PortConfig {
+    fn default() -> Self {
+        Self {
+            mode: BindMode::Auto,
+            ring_size: 2048,
+            batch: 64,
+            fill_target: 1024,
+        }
+    }
+}
+
+/// Counters kept by the port (plain integers: the port is single-threaded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames submitted for transmission.
+    pub tx: u64,
+    /// Frames recycled from the completion ring.
+    pub completed: u64,
+    /// Kicks made because the fill ring asked for one.
+    pub fill_wakeups: u64,
+    /// Kicks made because the TX ring asked for one.
+    pub tx_wakeups: u64,
+    /// RX passes where the pool had no frame to refill with.
+    pub fill_starved: u64,
+}
+
+/// The kernel's per-socket counters (`getsockopt(XDP_STATISTICS)`). Control path only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames dropped for other reasons than invalid descriptors (e.g. RX ring full).
+    pub rx_dropped: u64,
+    /// Invalid descriptors on the RX side.
+    pub rx_invalid_descs: u64,
+    /// Invalid descriptors submitted for TX.
+    pub tx_invalid_descs: u64,
+    /// Times the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the fill ring was empty when a frame arrived.
+    pub rx_fill_ring_empty_descs: u64,
+    /// Times the TX ring was empty when the kernel looked.
+    pub tx_ring_empty_descs: u64,
+}
+
+/// One AF_XDP socket. Not `Sync`; owned by one worker thread.
+pub struct Port {
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+    umem: u32,
+    mode: BindMode,
+    batch: usize,
+    fill_target: u32,
+    /// Frames currently on the fill ring (posted, not yet received).
+    posted: u32,
+    /// Scratch descriptors for ring copies; sized once at open.
+    scratch: Vec<FrameDesc>,
+    stats: PortStats,
+    /// Registration in the UMEM's bound list, removed on drop.
+    bound: std::sync::Arc<std::sync::Mutex<Vec<(String, u32)>>>,
+    key: (String, u32),
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
+        bound.retain(|k| *k != self.key);
+    }
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port")
+            .field("mode", &self.mode)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Port {
+    /// Open an AF_XDP socket on `ifname` queue `queue`, using `umem`, and post up to
+    /// `cfg.fill_target` frames from `pool` to its fill ring. Loads libxdp's default XDP
+    /// redirect program on the interface. Needs `CAP_NET_ADMIN`/`CAP_NET_RAW` (in the
+    /// interface's network namespace).
+    pub fn open(
+        umem: &Umem,
+        ifname: &str,
+        queue: u32,
+        cfg: &PortConfig,
+        pool: &mut FramePool,
+    ) -> Result<Port, XskError> {
+        if pool.umem_id() != umem.id() {
+            return Err(XskError::Config {
+                field: "pool",
+                reason: "frame pool belongs to another UMEM".into(),
+            });
+        }
+        if cfg.batch == 0 {
+            return Err(XskError::Config {
+                field: "batch",
+                reason: "must be > 0".into(),
+            });
+        }
+        let ring = QueueSize::new(cfg.ring_size).map_err(|e| XskError::Config {
+            field: "ring_size",
+            reason: e.to_string(),
+        })?;
+        let iface: Interface = ifname.parse().map_err(|_| XskError::Config {
+            field: "ifname",
+            reason: format!("{ifname:?} contains a NUL byte"),
+        })?;
+        let mut bound = umem.bound.lock().unwrap_or_else(|p| p.into_inner());
+        if bound.iter().any(|(n, q)| n == ifname && *q == queue) {
+            return Err(XskError::AlreadyBound {
+                ifname: ifname.into(),
+                queue,
+            });
+        }
+        let modes: &[BindMode] = match cfg.mode {
+            BindMode::Auto => &[BindMode::ZeroCopy, BindMode::DriverCopy, BindMode::Skb],
+            BindMode::ZeroCopy => &[BindMode::ZeroCopy],
+            BindMode::DriverCopy => &[BindMode::DriverCopy],
+            BindMode::Skb => &[BindMode::Skb],
+        };
+        let mut attempts = String::new();
+        for &mode in modes {
+            let (xdp, bind) = mode.flags();
+            let sc = SocketConfig::builder()
+                .rx_queue_size(ring)
+                .tx_queue_size(ring)
+                .libxdp_flags(LibxdpFlags::empty())
+                .xdp_flags(xdp)
+                .bind_flags(bind)
+                .build();
+            // SAFETY: xsk-rs requires INHIBIT_PROG_LOAD when this UMEM already has a socket on
+            // the same (ifname, queue); `bound` (checked above, held locked) rules that out.
+            let res = unsafe { xsk_rs::Socket::new(sc, &umem.inner, &iface, queue) };
+            match res {
+                Ok((tx, rx, Some((fq, cq)))) => {
+                    bound.push((ifname.to_owned(), queue));
+                    let mut port = Port {
+                        tx,
+                        rx,
+                        fq,
+                        cq,
+                        umem: umem.id(),
+                        mode,
+                        batch: cfg.batch,
+                        fill_target: cfg.fill_target.min(cfg.ring_size),
+                        posted: 0,
+                        scratch: vec![FrameDesc::default(); cfg.batch],
+                        stats: PortStats::default(),
+                        bound: umem.bound.clone(),
+                        key: (ifname.to_owned(), queue),
+                    };
+                    // Unlock before anything that can fail: dropping `port` takes the lock.
+                    drop(bound);
+                    port.refill(pool)?;
+                    return Ok(port);
+                }
+                Ok((_, _, None)) => {
+                    return Err(XskError::AlreadyBound {
+                        ifname: ifname.into(),
+                        queue,
+                    });
+                }
+                Err(e) => {
+                    let _ = write!(attempts, "[{mode:?}: {e}] ");
+                }
+            }
+        }
+        Err(XskError::Bind {
+            ifname: ifname.into(),
+            queue,
+            attempts: attempts.trim_end().into(),
+        })
+    }
+
+    /// The mode that bound.
+    pub fn mode(&self) -> BindMode {
+        self.mode
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PortStats {
+        self.stats
+    }
+
+    /// Frames currently posted on the fill ring.
+    pub fn posted(&self) -> u32 {
+        self.posted
+    }
+
+    /// Receive up to `min(out.spare(), batch)` frames into `out`, then refill the fill ring
+    /// from `pool` (kicking the kernel only if it asked). Returns frames received.
+    pub fn rx_batch(
+        &mut self,
+        out: &mut DescBatch,
+        pool: &mut FramePool,
+    ) -> Result<usize, XskError> {
+        let want = out.spare().min(self.batch);
+        // SAFETY: the scratch descriptors are overwritten with frames the kernel hands back on
+        // the RX ring; those frames belong to this port's UMEM and are now owned by userspace.
+        let n = unsafe { self.rx.consume(&mut self.scratch[..want]) };
+        for raw in &self.scratch[..n] {
+            // `want <= out.spare()`, so this cannot fail; the Err arm is unreachable.
+            let _ = out.push(Desc {
+                raw: *raw,
+                umem: self.umem,
+            });
+        }
+        self.posted = self.posted.saturating_sub(n as u32);
+        self.stats.rx += n as u64;
+        self.refill(pool)?;
+        Ok(n)
+    }
+
+    /// Post free frames to the fill ring up to the fill target; kick if need_wakeup is set.
+    pub fn refill(&mut self, pool: &mut FramePool) -> Result<(), XskError> {
+        let want = self.fill_target.saturating_sub(self.posted);
+        if want == 0 {
+            return Ok(());
+        }
+        let k = (want as usize).min(pool.len());
+        if k == 0 {
+            self.stats.fill_starved += 1;
+        } else {
+            let k = self.fq.nb_free(k as u32).min(k as u32) as usize;
+            let start = pool.free.len() - k;
+            // SAFETY: the frames at the tail of the pool are free (owned by no `Desc` and in no
+            // ring) and belong to this port's UMEM; they are removed from the pool right after.
+            let produced = unsafe { self.fq.produce(&pool.free[start..]) };
+            pool.free.truncate(pool.free.len() - produced);
+            self.posted += produced as u32;
+        }
+        if self.fq.needs_wakeup() {
+            self.stats.fill_wakeups += 1;
+            self.fq
+                .wakeup(self.rx.fd_mut(), 0)
+                .map_err(|source| XskError::Wakeup {
+                    ring: "fill",
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Submit frames from the front of `batch` to the TX ring (as many as fit, at most
+    /// `batch` per call), removing them from `batch`. Kicks only when need_wakeup is set.
+    /// Frames left in `batch` did not fit; retry or free them. Returns frames submitted.
+    ///
+    /// # Panics
+    /// If a frame belongs to another UMEM.
+    pub fn tx_batch(&mut self, batch: &mut DescBatch) -> Result<usize, XskError> {
+        let want = batch.len().min(self.batch);
+        let k = self.tx.nb_free(want as u32).min(want as u32) as usize;
+        for (slot, d) in self.scratch.iter_mut().zip(batch.descs.iter()).take(k) {
+            assert_eq!(
+                d.umem, self.umem,
+                "Desc from another UMEM given to tx_batch"
+            );
+            *slot = d.raw;
+        }
+        // SAFETY: the descriptors are owned frames of this UMEM (checked above) and are removed
+        // from `batch` (their only owner) right after, so userspace cannot touch them until the
+        // completion ring hands them back.
+        let sent = unsafe { self.tx.produce(&self.scratch[..k]) };
+        batch.descs.drain(..sent);
+        self.stats.tx += sent as u64;
+        if self.tx.needs_wakeup() {
+            self.stats.tx_wakeups += 1;
+            self.tx
+                .wakeup()
+                .map_err(|source| XskError::Wakeup { ring: "tx", source })?;
+        }
+        Ok(sent)
+    }
+
+    /// Move up to `batch` completed TX frames back to `pool`. Returns frames recycled.
+    pub fn reap_completions(&mut self, pool: &mut FramePool) -> usize {
+        // SAFETY: the completion ring returns frames of this UMEM that the kernel has finished
+        // transmitting; userspace owns them again and they go straight to the free list.
+        let n = unsafe { self.cq.consume(&mut self.scratch[..]) };
+        for raw in &self.scratch[..n] {
+            pool.free.push(*raw);
+        }
+        self.stats.completed += n as u64;
+        n
+    }
+
+    /// Read the kernel's counters for this socket (a syscall: not for the per-packet path).
+    pub fn kernel_stats(&self) -> Result<KernelStats, XskError> {
+        let s = self
+            .rx
+            .fd()
+            .xdp_statistics()
+            .map_err(|source| XskError::Stats { source })?;
+        Ok(KernelStats {
+            rx_dropped: s.rx_dropped(),
+            rx_invalid_descs: s.rx_invalid_descs(),
+            tx_invalid_descs: s.tx_invalid_descs(),
+            rx_ring_full: s.rx_ring_full(),
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs(),
+            tx_ring_empty_descs: s.tx_ring_empty_descs(),
+        })
+    }
+
+    /// Kick the TX ring unconditionally (e.g. after a period with frames outstanding but no
+    /// new submissions, where copy mode needs a `sendto` to make progress).
+    pub fn kick_tx(&mut self) -> Result<(), XskError> {
+        self.stats.tx_wakeups += 1;
+        self.tx
+            .wakeup()
+            .map_err(|source| XskError::Wakeup { ring: "tx", source })
+    }
+}
