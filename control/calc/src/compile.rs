@@ -1,0 +1,473 @@
+//! The compiler to the fastpath's tables (`tortie-abi`): IP sets and per-endpoint policy
+//! programs, as a snapshot or as deltas driven by the graph's events.
+//!
+//! Names become numbers here: every IP set and program gets a stable numeric id the first
+//! time it is compiled. Named ports, which the table format has no member type for, are
+//! expanded: a named-port set over a selector becomes one address set per `(protocol, port)`
+//! that the matching endpoints declare, and a rule using it becomes one rule per such pair
+//! (same action, consecutive), so the classifier only ever sees addresses and port ranges.
+//!
+//! Known gap: a rule whose `notPorts` names a port cannot be expressed as a conjunction of
+//! table matches; [`FastpathCompiler::program`] fails with
+//! [`CalcError::Unsupported`] for it and the caller must keep the previous program.
+
+use crate::error::CalcError;
+use crate::flush::Direction;
+use crate::graph::CalcGraph;
+use crate::ids::{EndpointId, IpSetId};
+use crate::plan::{CalcEvent, EndpointPlan, IpSetMember, TierPlan};
+use crate::rules::{CompiledRule, PeerMatch};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tortie_abi as abi;
+use tortie_model::types::{Action, TierAction};
+
+/// Which program of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProgramKind {
+    /// Normal ingress.
+    Ingress,
+    /// Normal egress.
+    Egress,
+    /// doNotTrack ingress (host endpoints).
+    UntrackedIngress,
+    /// doNotTrack egress (host endpoints).
+    UntrackedEgress,
+    /// preDNAT (host endpoints, ingress).
+    PreDnat,
+}
+
+impl ProgramKind {
+    fn direction(self) -> Direction {
+        match self {
+            ProgramKind::Ingress | ProgramKind::UntrackedIngress | ProgramKind::PreDnat => {
+                Direction::Ingress
+            }
+            ProgramKind::Egress | ProgramKind::UntrackedEgress => Direction::Egress,
+        }
+    }
+}
+
+/// Compiles graph state into table entries, remembering the numeric ids it handed out.
+#[derive(Debug, Default)]
+pub struct FastpathCompiler {
+    set_ids: HashMap<String, u32>,
+    next_set: u32,
+    program_ids: HashMap<(EndpointId, ProgramKind), u32>,
+    next_program: u32,
+    next_rule: u32,
+    /// Named-port sets and the `(protocol, port)` groups last compiled for each.
+    named_groups: HashMap<IpSetId, BTreeSet<(u8, u16)>>,
+}
+
+fn prefix(net: &IpNet) -> abi::Prefix {
+    abi::Prefix::new(net.addr(), net.prefix_len()).unwrap_or_else(|| abi::Prefix::host(net.addr()))
+}
+
+fn ranges(list: &[(u16, u16)]) -> Vec<abi::PortRange> {
+    list.iter()
+        .map(|&(lo, hi)| abi::PortRange { lo, hi })
+        .collect()
+}
+
+fn action(a: Action) -> abi::Action {
+    match a {
+        Action::Allow => abi::Action::Allow,
+        Action::Deny => abi::Action::Deny,
+        Action::Log => abi::Action::Log,
+        Action::Pass => abi::Action::Pass,
+    }
+}
+
+/// One alternative of a side's port match: ranges, or one named-port group.
+#[derive(Clone)]
+enum PortAlt {
+    Any,
+    Ranges(Vec<(u16, u16)>),
+    Named { set: u32, protocol: u8, port: u16 },
+}
+
+impl FastpathCompiler {
+    /// A compiler with no ids handed out.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn set_id(&mut self, key: String) -> abi::IpSetId {
+        let next = &mut self.next_set;
+        abi::IpSetId(*self.set_ids.entry(key).or_insert_with(|| {
+            *next += 1;
+            *next
+        }))
+    }
+
+    /// The numeric id of a graph IP set.
+    pub fn ip_set_id(&mut self, id: &IpSetId) -> abi::IpSetId {
+        self.set_id(id.0.to_string())
+    }
+
+    fn derived_id(&mut self, id: &IpSetId, protocol: u8, port: u16) -> abi::IpSetId {
+        self.set_id(format!("{id}#{protocol}/{port}"))
+    }
+
+    /// The program id of an endpoint's program.
+    pub fn program_id(&mut self, endpoint: &EndpointId, kind: ProgramKind) -> abi::ProgramId {
+        let next = &mut self.next_program;
+        abi::ProgramId(
+            *self
+                .program_ids
+                .entry((endpoint.clone(), kind))
+                .or_insert_with(|| {
+                    *next += 1;
+                    *next
+                }),
+        )
+    }
+
+    /// The table entries of one graph IP set: the set itself, or for a named-port set one
+    /// address set per `(protocol, port)` group.
+    pub fn ip_sets(&mut self, graph: &CalcGraph, id: &IpSetId) -> Vec<abi::IpSet> {
+        let Some(members) = graph.ip_set_members(id) else {
+            return Vec::new();
+        };
+        let mut plain = Vec::new();
+        let mut groups: BTreeMap<(u8, u16), Vec<abi::Prefix>> = BTreeMap::new();
+        let mut named = false;
+        for member in members {
+            match member {
+                IpSetMember::Net(net) => plain.push(prefix(&net)),
+                IpSetMember::Port {
+                    addr,
+                    protocol,
+                    port,
+                } => {
+                    named = true;
+                    groups
+                        .entry((protocol, port))
+                        .or_default()
+                        .push(abi::Prefix::host(addr));
+                }
+            }
+        }
+        if !named && id.0.starts_with("n:") {
+            named = true;
+        }
+        if !named {
+            return vec![abi::IpSet {
+                id: self.ip_set_id(id),
+                members: plain,
+            }];
+        }
+        self.named_groups
+            .insert(id.clone(), groups.keys().copied().collect());
+        groups
+            .into_iter()
+            .map(|((protocol, port), members)| abi::IpSet {
+                id: self.derived_id(id, protocol, port),
+                members,
+            })
+            .collect()
+    }
+
+    fn port_alts(&mut self, graph: &CalcGraph, peer: &PeerMatch) -> Vec<PortAlt> {
+        if peer.ports.is_empty() && peer.named_ports.is_empty() {
+            return vec![PortAlt::Any];
+        }
+        let mut alts = Vec::new();
+        if !peer.ports.is_empty() {
+            alts.push(PortAlt::Ranges(peer.ports.clone()));
+        }
+        for named in &peer.named_ports {
+            let groups: BTreeSet<(u8, u16)> = graph
+                .ip_set_members(named)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| match m {
+                    IpSetMember::Port { protocol, port, .. } => Some((protocol, port)),
+                    IpSetMember::Net(_) => None,
+                })
+                .collect();
+            self.named_groups.insert(named.clone(), groups.clone());
+            for (protocol, port) in groups {
+                let set = self.derived_id(named, protocol, port).0;
+                alts.push(PortAlt::Named {
+                    set,
+                    protocol,
+                    port,
+                });
+            }
+        }
+        alts
+    }
+
+    fn addr_match(&mut self, peer: &PeerMatch) -> abi::AddrMatch {
+        abi::AddrMatch {
+            nets: peer.nets.iter().map(prefix).collect(),
+            not_nets: peer.not_nets.iter().map(prefix).collect(),
+            sets: peer.set.iter().map(|s| self.ip_set_id(s)).collect(),
+            not_sets: peer.not_set.iter().map(|s| self.ip_set_id(s)).collect(),
+        }
+    }
+
+    fn rules(
+        &mut self,
+        graph: &CalcGraph,
+        rule: &CompiledRule,
+    ) -> Result<Vec<abi::Rule>, CalcError> {
+        if rule.never_matches {
+            return Ok(Vec::new());
+        }
+        if !rule.src.not_named_ports.is_empty() || !rule.dst.not_named_ports.is_empty() {
+            return Err(CalcError::Unsupported("a named port in notPorts"));
+        }
+        let base = abi::RuleMatch {
+            ip_version: rule.ip_version.map(|v| {
+                if v == 4 {
+                    abi::IpVersion::V4
+                } else {
+                    abi::IpVersion::V6
+                }
+            }),
+            protocol: rule.protocol,
+            not_protocol: rule.not_protocol,
+            src: self.addr_match(&rule.src),
+            dst: self.addr_match(&rule.dst),
+            src_ports: abi::PortMatch {
+                ranges: Vec::new(),
+                not_ranges: ranges(&rule.src.not_ports),
+            },
+            dst_ports: abi::PortMatch {
+                ranges: Vec::new(),
+                not_ranges: ranges(&rule.dst.not_ports),
+            },
+            icmp: rule.icmp.map(|m| abi::IcmpMatch {
+                icmp_type: m.icmp_type,
+                code: m.code,
+            }),
+            not_icmp: rule.not_icmp.map(|m| abi::IcmpMatch {
+                icmp_type: m.icmp_type,
+                code: m.code,
+            }),
+        };
+        let src_alts = self.port_alts(graph, &rule.src);
+        let dst_alts = self.port_alts(graph, &rule.dst);
+        let mut out = Vec::new();
+        for src in &src_alts {
+            for dst in &dst_alts {
+                let mut m = base.clone();
+                let mut ok = true;
+                for (alt, ports, addrs) in [
+                    (src, &mut m.src_ports, &mut m.src),
+                    (dst, &mut m.dst_ports, &mut m.dst),
+                ] {
+                    match alt {
+                        PortAlt::Any => {}
+                        PortAlt::Ranges(list) => ports.ranges = ranges(list),
+                        PortAlt::Named {
+                            set,
+                            protocol,
+                            port,
+                        } => {
+                            ports.ranges = vec![abi::PortRange {
+                                lo: *port,
+                                hi: *port,
+                            }];
+                            addrs.sets.push(abi::IpSetId(*set));
+                            match m.protocol {
+                                Some(p) if p != *protocol => ok = false,
+                                _ => m.protocol = Some(*protocol),
+                            }
+                        }
+                    }
+                }
+                if ok {
+                    self.next_rule += 1;
+                    out.push(abi::Rule {
+                        id: abi::RuleId(self.next_rule),
+                        action: action(rule.action),
+                        matches: m,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn policy_rules(
+        &mut self,
+        graph: &CalcGraph,
+        rules: &[CompiledRule],
+    ) -> Result<abi::Policy, CalcError> {
+        let mut out = Vec::new();
+        for rule in rules {
+            out.extend(self.rules(graph, rule)?);
+        }
+        Ok(abi::Policy { rules: out })
+    }
+
+    fn tiers(
+        &mut self,
+        graph: &CalcGraph,
+        tiers: &[TierPlan],
+        direction: Direction,
+        stage_default: bool,
+    ) -> Result<Vec<abi::Tier>, CalcError> {
+        let mut out = Vec::new();
+        for tier in tiers {
+            let mut policies = Vec::new();
+            for id in &tier.policies {
+                let Some(policy) = graph.policy(id) else {
+                    continue;
+                };
+                let rules = match direction {
+                    Direction::Ingress => &policy.ingress,
+                    Direction::Egress => &policy.egress,
+                };
+                policies.push(self.policy_rules(graph, rules)?);
+            }
+            let default_action = match (stage_default, tier.default_action) {
+                (true, TierAction::Deny) => abi::TierDefault::Deny,
+                _ => abi::TierDefault::Pass,
+            };
+            out.push(abi::Tier {
+                default_action,
+                policies,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Compiles one program of an endpoint. Normal programs end in the endpoint's profiles
+    /// (and so deny when none decides); doNotTrack and preDNAT programs have no end-of-tier
+    /// drop (their tiers default to Pass) and no profiles, so "no decision" reaches the end
+    /// of the program, which the fastpath reads as "continue" for those stages.
+    pub fn program(
+        &mut self,
+        graph: &CalcGraph,
+        plan: &EndpointPlan,
+        kind: ProgramKind,
+    ) -> Result<abi::PolicyProgram, CalcError> {
+        let direction = kind.direction();
+        let dir = match direction {
+            Direction::Ingress => &plan.ingress,
+            Direction::Egress => &plan.egress,
+        };
+        let (tiers, normal) = match kind {
+            ProgramKind::Ingress | ProgramKind::Egress => (&dir.normal, true),
+            ProgramKind::UntrackedIngress | ProgramKind::UntrackedEgress => (&dir.untracked, false),
+            ProgramKind::PreDnat => (&dir.pre_dnat, false),
+        };
+        let tiers = self.tiers(graph, tiers, direction, normal)?;
+        let mut profiles = Vec::new();
+        if normal {
+            for name in &plan.profiles {
+                if let Some(profile) = graph.profile(name) {
+                    let rules = match direction {
+                        Direction::Ingress => &profile.ingress,
+                        Direction::Egress => &profile.egress,
+                    };
+                    profiles.push(self.policy_rules(graph, rules)?);
+                }
+            }
+        }
+        Ok(abi::PolicyProgram {
+            id: self.program_id(&plan.id, kind),
+            tiers,
+            profiles,
+        })
+    }
+
+    /// The programs an endpoint needs: normal ingress and egress always; the others when
+    /// some policy of that stage applies.
+    pub fn endpoint_programs(
+        &mut self,
+        graph: &CalcGraph,
+        plan: &EndpointPlan,
+    ) -> Result<Vec<(ProgramKind, abi::PolicyProgram)>, CalcError> {
+        let mut kinds = vec![ProgramKind::Ingress, ProgramKind::Egress];
+        if !plan.ingress.untracked.is_empty() {
+            kinds.push(ProgramKind::UntrackedIngress);
+        }
+        if !plan.egress.untracked.is_empty() {
+            kinds.push(ProgramKind::UntrackedEgress);
+        }
+        if !plan.ingress.pre_dnat.is_empty() {
+            kinds.push(ProgramKind::PreDnat);
+        }
+        kinds
+            .into_iter()
+            .map(|k| Ok((k, self.program(graph, plan, k)?)))
+            .collect()
+    }
+
+    /// Table operations for a batch of graph events: changed IP sets are re-sent (only
+    /// those), programs of endpoints whose plan, policies, profiles or named-port groups
+    /// changed are replaced, removed things are removed. Endpoint entries themselves
+    /// (interfaces, MACs) belong to the dataplane driver, not to this compiler.
+    pub fn delta(&mut self, graph: &CalcGraph, events: &[CalcEvent]) -> Vec<abi::Op> {
+        let mut ops = Vec::new();
+        let mut endpoints: BTreeSet<EndpointId> = BTreeSet::new();
+        for event in events {
+            match event {
+                CalcEvent::IpSetAdded { id, .. } | CalcEvent::IpSetDelta { id, .. } => {
+                    let before = self.named_groups.get(id).cloned();
+                    for set in self.ip_sets(graph, id) {
+                        ops.push(abi::Op::UpsertIpSet(set));
+                    }
+                    let after = self.named_groups.get(id).cloned();
+                    if before != after {
+                        // The rule expansion over this named port changes: recompile users.
+                        for gone in before
+                            .unwrap_or_default()
+                            .difference(&after.clone().unwrap_or_default())
+                        {
+                            let set = self.derived_id(id, gone.0, gone.1);
+                            ops.push(abi::Op::RemoveIpSet(set));
+                        }
+                        endpoints.extend(graph.endpoints_using_set(id));
+                    }
+                }
+                CalcEvent::IpSetRemoved(id) => match self.named_groups.remove(id) {
+                    Some(groups) => {
+                        for (protocol, port) in groups {
+                            ops.push(abi::Op::RemoveIpSet(self.derived_id(id, protocol, port)));
+                        }
+                    }
+                    None => ops.push(abi::Op::RemoveIpSet(self.ip_set_id(id))),
+                },
+                CalcEvent::PolicyUpdated(p) => {
+                    endpoints.extend(graph.endpoints_using_policy(&p.id))
+                }
+                CalcEvent::ProfileUpdated(p) => {
+                    endpoints.extend(graph.endpoints_using_profile(&p.name))
+                }
+                CalcEvent::EndpointUpdated(plan) => {
+                    endpoints.insert(plan.id.clone());
+                }
+                CalcEvent::EndpointRemoved(id) => {
+                    for kind in [
+                        ProgramKind::Ingress,
+                        ProgramKind::Egress,
+                        ProgramKind::UntrackedIngress,
+                        ProgramKind::UntrackedEgress,
+                        ProgramKind::PreDnat,
+                    ] {
+                        if let Some(pid) = self.program_ids.remove(&(id.clone(), kind)) {
+                            ops.push(abi::Op::RemoveProgram(abi::ProgramId(pid)));
+                        }
+                    }
+                }
+                CalcEvent::PolicyRemoved(_) | CalcEvent::ProfileRemoved(_) => {}
+            }
+        }
+        for id in endpoints {
+            let Some(plan) = graph.plan(&id) else {
+                continue;
+            };
+            if let Ok(programs) = self.endpoint_programs(graph, &plan) {
+                ops.extend(programs.into_iter().map(|(_, p)| abi::Op::UpsertProgram(p)));
+            }
+        }
+        ops
+    }
+}
