@@ -76,7 +76,26 @@ pub fn run(extra: &[String]) -> Result<(), String> {
         addresses.push(address);
     }
     tortiectl.run(&["get", "workloadendpoints", "-A", "-o", "wide"])?;
-    println!("\n# web -> db over TCP, through the node:");
+    tortiectl.run(&["ipam", "show", "--show-blocks"])?;
+    println!(
+        "\n# What policy says about web -> db (the demo namespace has no kns.demo profile yet, so"
+    );
+    println!("# an endpoint with no profile that no policy allows is denied, as in Calico):");
+    tortiectl.run(&[
+        "policy",
+        "explain",
+        "--from",
+        "demo/web",
+        "--to",
+        "demo/db",
+        "--protocol",
+        "TCP",
+        "--port",
+        "8080",
+    ])?;
+    println!(
+        "\n# web -> db over TCP, through the node (the kernel forwards until the fastpath attaches):"
+    );
     let reply = lab.tcp_exchange(WORKLOADS[1].1, WORKLOADS[0].1, &addresses[1])?;
     println!(
         "web sent \"hello\" to {}:8080, db answered {reply:?}",
@@ -87,6 +106,7 @@ pub fn run(extra: &[String]) -> Result<(), String> {
         println!("DEL {name}: interface, endpoint and address removed");
     }
     tortiectl.run(&["get", "workloadendpoints", "-A"])?;
+    tortiectl.run(&["ipam", "check"])?;
     println!("\nDemo complete.");
     Ok(())
 }
