@@ -38,6 +38,12 @@ fn run_concurrently(store: &TestStore, nodes: usize) {
     let confs: Vec<String> = (0..nodes)
         .map(|n| ipam_conf(store, &format!("node-{n}")))
         .collect();
+    run_with_confs(&confs, &store.open());
+}
+
+/// Runs the ADDs, each container on node `i % confs.len()`, then the DELs, checking IPAM on `ds`.
+fn run_with_confs(confs: &[String], ds: &dyn tortie_datastore::Datastore) {
+    let nodes = confs.len();
     let children: Vec<(String, Child)> = (0..CONTAINERS)
         .map(|i| {
             let id = format!("c{i}");
@@ -64,8 +70,7 @@ fn run_concurrently(store: &TestStore, nodes: usize) {
         );
     }
     assert_eq!(addresses.len(), CONTAINERS);
-    let ds = store.open();
-    let report = Ipam::new(&ds).check(None).unwrap();
+    let report = Ipam::new(ds).check(None).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.allocations, CONTAINERS);
 
@@ -80,7 +85,7 @@ fn run_concurrently(store: &TestStore, nodes: usize) {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-    let report = Ipam::new(&ds).check(None).unwrap();
+    let report = Ipam::new(ds).check(None).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.allocations, 0, "{report}");
 }
@@ -97,4 +102,26 @@ fn concurrent_adds_across_four_nodes() {
     let store = TestStore::new();
     store.add_pool("p", "198.18.64.0/22", 26);
     run_concurrently(&store, 4);
+}
+
+#[test]
+fn concurrent_adds_across_four_nodes_on_etcd() {
+    let etcd = tortie_testkit::etcd::EtcdServer::start();
+    let ds = tortie_datastore::open(&tortie_datastore::DatastoreConfig::etcd([etcd
+        .endpoint
+        .clone()]))
+    .unwrap();
+    let pool = r#"{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"p"},"spec":{"cidr":"198.18.68.0/22","blockSize":26}}"#;
+    let key = tortie_datastore::keys::resource_key("ippools", None, "p").unwrap();
+    ds.put(&key, pool.as_bytes()).unwrap();
+    let confs: Vec<String> = (0..4)
+        .map(|n| {
+            format!(
+                r#"{{"cniVersion":"1.0.0","name":"testnet","type":"tortie-ipam","nodename":"node-{n}",
+                    "datastore_type":"etcdv3","etcd_endpoints":"{}","ipam":{{"type":"tortie-ipam"}}}}"#,
+                etcd.endpoint
+            )
+        })
+        .collect();
+    run_with_confs(&confs, ds.as_ref());
 }

@@ -208,3 +208,60 @@ fn ipam_show_check_release() {
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("not assigned"));
 }
+
+const KUBERNETES_INPUTS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: retail}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-ingress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}]
+      ports: [{protocol: TCP, port: 5432}]
+"#;
+
+#[test]
+fn kubernetes_inputs_are_stored_and_feed_explain() {
+    let session = Session::new();
+    let endpoints: String = CLUSTER
+        .split("\n---\n")
+        .filter(|doc| doc.contains("kind: WorkloadEndpoint"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let file = session.file("endpoints.yaml", &endpoints);
+    assert_eq!(session.run(&["apply", "-f", &file]).code, 0);
+    let file = session.file("k8s.yaml", KUBERNETES_INPUTS);
+    let applied = session.run(&["apply", "-f", &file]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let namespaces = session.run(&["get", "namespaces"]);
+    assert!(namespaces.stdout.contains("shop"), "{}", namespaces.stdout);
+
+    let explain = |port: &str| {
+        let run = session.run(&[
+            "policy",
+            "explain",
+            "--from",
+            "shop/web",
+            "--to",
+            "shop/db",
+            "--protocol",
+            "TCP",
+            "--port",
+            port,
+            "-o",
+            "json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    let allowed = explain("5432");
+    assert_eq!(allowed["verdict"], "Allow", "{allowed}");
+    let text = allowed["ingress"].to_string();
+    assert!(text.contains("knp.default.db-ingress"), "{text}");
+    assert_eq!(explain("80")["verdict"], "Deny");
+}

@@ -6,12 +6,10 @@
 //! - `cas_update_1`: one compare-and-swap update of one resource, durably committed: the
 //!   latency a CNI plugin's IPAM write sees.
 //!
-//! etcd is Debian's `etcd-server`, started on loopback for the run (see tests/support).
+//! etcd is Debian's `etcd-server`, started on loopback for the run (`tortie-testkit`).
 //! Run: `cargo bench -p tortie-datastore --bench datastore -- --warm-up-time 1 --measurement-time 5`
 
-#[path = "../tests/support/etcd.rs"]
-#[allow(dead_code)]
-mod etcd;
+use tortie_testkit::etcd;
 
 use std::hint::black_box;
 use std::sync::Arc;

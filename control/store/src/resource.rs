@@ -75,18 +75,6 @@ impl ResourceId {
 /// kinds need one, cluster-scoped kinds must not have one.
 pub fn checked_id(resource: &Resource) -> Result<ResourceId, StoreError> {
     let id = ResourceId::of(resource);
-    if matches!(
-        id.kind,
-        Kind::KubernetesNetworkPolicy | Kind::KubernetesNamespace
-    ) {
-        return Err(StoreError::Namespace {
-            resource: id.display(),
-            message: format!(
-                "{} is a Kubernetes input kind: it is read from the Kubernetes API, not stored in a Calico datastore",
-                id.kind
-            ),
-        });
-    }
     match (id.kind.is_namespaced(), &id.namespace) {
         (true, None) => Err(StoreError::Namespace {
             resource: id.display(),

@@ -139,23 +139,16 @@ fn leaf(error: &StoreError) -> &StoreError {
 
 /// Resolves a kind typed on the command line (name, plural or alias, any case).
 pub fn kind_arg(text: &str) -> Result<Kind, CliError> {
-    match Kind::from_user_str(text) {
-        Some(Kind::KubernetesNetworkPolicy | Kind::KubernetesNamespace) | None => {
-            Err(CliError::Usage(format!(
-                "resource type {text:?} is not supported (known: {})",
-                Kind::ALL
-                    .iter()
-                    .filter(|k| !matches!(
-                        k,
-                        Kind::KubernetesNetworkPolicy | Kind::KubernetesNamespace
-                    ))
-                    .map(|k| k.plural())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-        Some(kind) => Ok(kind),
-    }
+    Kind::from_user_str(text).ok_or_else(|| {
+        CliError::Usage(format!(
+            "resource type {text:?} is not supported (known: {})",
+            Kind::ALL
+                .iter()
+                .map(|k| k.plural())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
 }
 
 /// `"3 'NetworkPolicy' resource(s)"`, or `"3 resource(s)"` when kinds are mixed.

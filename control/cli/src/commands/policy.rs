@@ -10,15 +10,12 @@ use super::Context;
 use crate::cli::ExplainArgs;
 use crate::error::CliError;
 
-/// Every stored v3 resource (the Kubernetes input kinds are not stored).
+/// Every stored resource, the Kubernetes inputs (NetworkPolicy, Namespace) included.
 pub fn all_resources(ctx: &Context) -> Result<Vec<Resource>, CliError> {
     let ds = ctx.open()?;
     let store = ctx.store(ds.as_ref());
     let mut resources = Vec::new();
     for kind in Kind::ALL {
-        if kind.api_version() != "projectcalico.org/v3" {
-            continue;
-        }
         resources.extend(store.list(kind, Scope::AllNamespaces)?.items);
     }
     Ok(resources)

@@ -1,5 +1,5 @@
 //! Test support shared by the integration tests.
 #![allow(dead_code)]
 
-pub mod etcd;
+pub use tortie_testkit::etcd;
 pub mod suite;
