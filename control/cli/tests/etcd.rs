@@ -1,5 +1,5 @@
 //! tortiectl against a real etcd: the SQLite -> etcd -> SQLite migration round trip, and inputs
-//! larger than one etcd transaction. Skipped where etcd is not installed.
+//! larger than one etcd transaction. A missing etcd binary fails the tests.
 
 mod common;
 

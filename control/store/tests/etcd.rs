@@ -1,6 +1,6 @@
 //! The same behaviour against a real etcd (Debian `etcd-server`), started on free loopback
-//! ports for each test and killed by PID afterwards. Skipped, with a message, where the etcd
-//! binary is not installed.
+//! ports for each test and killed by PID afterwards. A missing etcd binary fails the tests,
+//! naming the Debian package.
 
 mod common;
 

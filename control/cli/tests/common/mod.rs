@@ -155,71 +155,23 @@ pub fn pool(name: &str, cidr: &str) -> String {
     )
 }
 
-/// A throwaway etcd on free loopback ports (Debian `etcd-server`); killed by PID on drop.
+/// A throwaway etcd (Debian `etcd-server`) on free loopback ports, killed by PID on drop. A
+/// missing binary fails the test naming the package (the installer provides it).
 pub struct Etcd {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
+    _server: tortie_testkit::etcd::EtcdServer,
     /// The client URL.
     pub endpoint: String,
 }
 
 impl Etcd {
-    /// Starts etcd, or returns `None` (after saying so) where the binary is not installed.
+    /// Starts etcd. Always `Some`: kept an `Option` so callers read as before.
     pub fn start() -> Option<Etcd> {
-        let Some(binary) = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-        else {
-            eprintln!("etcd is not installed (Debian package etcd-server): skipping");
-            return None;
-        };
-        let port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .unwrap()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let endpoint = format!("http://127.0.0.1:{}", port());
-        let peer = format!("http://127.0.0.1:{}", port());
-        let child = Command::new(binary)
-            .args(["--name", "c", "--data-dir"])
-            .arg(dir.path())
-            .args([
-                "--listen-client-urls",
-                &endpoint,
-                "--advertise-client-urls",
-                &endpoint,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("c={peer}")])
-            .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
-            .args(["--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let etcd = Etcd {
-            child,
-            _dir: dir,
+        let server = tortie_testkit::etcd::EtcdServer::start();
+        let endpoint = server.endpoint.clone();
+        Some(Etcd {
+            _server: server,
             endpoint,
-        };
-        let config = tortie_datastore::DatastoreConfig::etcd([etcd.endpoint.clone()]);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::time::Instant::now() < deadline {
-            if let Ok(ds) = tortie_datastore::open(&config)
-                && ds.current_revision().is_ok()
-            {
-                return Some(etcd);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("etcd at {} did not become ready within 15 s", etcd.endpoint);
+        })
     }
 
     /// The environment that points tortiectl at this etcd.
@@ -228,12 +180,5 @@ impl Etcd {
             ("DATASTORE_TYPE", "etcdv3"),
             ("ETCD_ENDPOINTS", self.endpoint.as_str()),
         ]
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -5,11 +5,8 @@
 
 pub mod suite;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use tortie_datastore::{
     Datastore, DatastoreConfig, DatastoreError, KeyValue, Operation, Revision, Snapshot, TxnOp,
@@ -50,81 +47,28 @@ pub fn pool_yaml(name: &str, cidr: &str) -> String {
     )
 }
 
-/// A throwaway etcd on free loopback ports; killed (by PID) and its data removed on drop.
+/// A throwaway etcd (Debian `etcd-server`) on free loopback ports, killed by PID on drop. A
+/// missing binary fails the test naming the package (the installer provides it).
 pub struct Etcd {
-    child: Child,
-    _dir: tempfile::TempDir,
+    _server: tortie_testkit::etcd::EtcdServer,
     /// The client URL.
     pub endpoint: String,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 impl Etcd {
-    /// Starts etcd if the `etcd` binary is installed (Debian `etcd-server`); `None` otherwise.
+    /// Starts etcd. Always `Some`: kept an `Option` so callers read as before.
     pub fn start() -> Option<Etcd> {
-        let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())?;
-        let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = (free_port(), free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(binary)
-            .args(["--name", "t", "--data-dir"])
-            .arg(dir.path())
-            .args([
-                "--listen-client-urls",
-                &endpoint,
-                "--advertise-client-urls",
-                &endpoint,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("t={peer_url}")])
-            .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
-            .args(["--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let etcd = Etcd {
-            child,
-            _dir: dir,
+        let server = tortie_testkit::etcd::EtcdServer::start();
+        let endpoint = server.endpoint.clone();
+        Some(Etcd {
+            _server: server,
             endpoint,
-        };
-        // Bounded wait for the client port to accept and the cluster to answer.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(ds) = open(&DatastoreConfig::etcd([etcd.endpoint.clone()]))
-                && ds.current_revision().is_ok()
-            {
-                return Some(etcd);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("etcd at {} did not become ready within 15 s", etcd.endpoint);
+        })
     }
 
     /// A client.
     pub fn open(&self) -> Arc<dyn Datastore> {
         open(&DatastoreConfig::etcd([self.endpoint.clone()])).unwrap()
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
