@@ -286,3 +286,165 @@ fn plugin_killed_after_allocation_leaves_a_leak_that_gc_releases() {
     assert_eq!(report.allocations, 1);
     assert!(ipam.ip_info(ip_of(&live)).unwrap().is_some());
 }
+
+#[test]
+fn dual_stack_attachment_routes_ipv6_through_the_link_local_gateway() {
+    assert!(
+        is_root(),
+        "this test needs root (cargo xtask test runs as root)"
+    );
+    let store = TestStore::new();
+    store.add_pool("v4", "198.18.52.0/24", 26);
+    store.add_pool("v6", "2001:db8:52::/120", 122);
+    let node = node();
+    let w = Netns::new("w6");
+    let conf = tortie_conf(&store, "1.1.0", "node-a", "").replace(
+        r#""assign_ipv4":"true""#,
+        r#""assign_ipv4":"true","assign_ipv6":"true""#,
+    );
+    let out = run_plugin(
+        TORTIE,
+        &env("ADD", "c6", &w.path()),
+        &conf,
+        Some(&node.name),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let result = stdout_json(&out);
+    let ips: Vec<&str> = result["ips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(ips.len(), 2, "{result}");
+    assert!(
+        ips[1].starts_with("2001:db8:52::") && ips[1].ends_with("/128"),
+        "{ips:?}"
+    );
+    assert_eq!(
+        result["interfaces"][1]["mtu"], 1400,
+        "1.1.0 results carry the MTU"
+    );
+    let addrs = w.exec_stdout(&["ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+    assert!(addrs.contains(ips[1]), "{addrs}");
+    let routes = w.exec_stdout(&["ip", "-6", "route"]);
+    assert!(
+        routes.contains("default via fe80::ecee:eeff:feee:eeee dev eth0"),
+        "{routes}"
+    );
+    let out = run_plugin(
+        TORTIE,
+        &env("DEL", "c6", &w.path()),
+        &conf,
+        Some(&node.name),
+    );
+    assert!(out.status.success());
+    let ds = store.open();
+    assert_eq!(Ipam::new(&ds).check(None).unwrap().allocations, 0);
+}
+
+#[test]
+fn readiness_timeout_fails_the_add_and_undoes_it() {
+    assert!(
+        is_root(),
+        "this test needs root (cargo xtask test runs as root)"
+    );
+    let store = TestStore::new();
+    store.add_pool("p", "198.18.53.0/24", 26);
+    let node = node();
+    let w = Netns::new("wr");
+    let conf = tortie_conf(
+        &store,
+        "1.0.0",
+        "node-a",
+        r#","endpoint_ready_timeout_secs":0.3"#,
+    );
+    let out = run_plugin(
+        TORTIE,
+        &env("ADD", "cr", &w.path()),
+        &conf,
+        Some(&node.name),
+    );
+    assert!(
+        !out.status.success(),
+        "nobody reports the endpoint programmed"
+    );
+    assert_eq!(stdout_json(&out)["code"], 104);
+    assert!(
+        !w.exec_stdout(&["ip", "link"]).contains("eth0"),
+        "the interface was removed"
+    );
+    let ds = store.open();
+    assert_eq!(
+        Ipam::new(&ds).check(None).unwrap().allocations,
+        0,
+        "the address was released"
+    );
+    let prefix = keys::resource_prefix("workloadendpoints", None).unwrap();
+    assert!(
+        ds.list(&prefix).unwrap().kvs.is_empty(),
+        "the endpoint was removed"
+    );
+}
+
+/// `tortie-ipam` under the reference `bridge` plugin (Debian containernetworking-plugins).
+#[test]
+fn tortie_ipam_serves_the_reference_bridge_plugin() {
+    assert!(
+        is_root(),
+        "this test needs root (cargo xtask test runs as root)"
+    );
+    let bridge = "/usr/lib/cni/bridge";
+    assert!(
+        std::path::Path::new(bridge).exists(),
+        "{bridge} is missing: `cargo xtask test` installs containernetworking-plugins"
+    );
+    let store = TestStore::new();
+    store.add_pool("p", "198.18.54.0/24", 26);
+    let node = node();
+    let w = Netns::new("wb");
+    let plugin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_tortie-ipam"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let conf = format!(
+        r#"{{"cniVersion":"1.0.0","name":"bridgenet","type":"bridge","bridge":"tbr0","isGateway":false,
+            "ipam":{{"type":"tortie-ipam","nodename":"node-a","datastore_type":"sqlite","sqlite_path":"{}"}},
+            "datastore_type":"sqlite","sqlite_path":"{}","nodename":"node-a"}}"#,
+        store.path.display(),
+        store.path.display()
+    );
+    let path = w.path();
+    let mut vars = env("ADD", "cb", &path);
+    vars.retain(|(k, _)| *k != "CNI_PATH");
+    vars.push(("CNI_PATH", plugin_dir.as_str()));
+    let out = run_plugin(bridge, &vars, &conf, Some(&node.name));
+    assert!(
+        out.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = stdout_json(&out);
+    let address = result["ips"][0]["address"].as_str().unwrap().to_string();
+    assert!(address.starts_with("198.18.54."), "{result}");
+    let addrs = w.exec_stdout(&["ip", "-o", "addr", "show", "dev", "eth0"]);
+    assert!(
+        addrs.contains(address.split('/').next().unwrap()),
+        "{addrs}"
+    );
+    vars[0] = ("CNI_COMMAND", "DEL");
+    let out = run_plugin(bridge, &vars, &conf, Some(&node.name));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ds = store.open();
+    assert_eq!(Ipam::new(&ds).check(None).unwrap().allocations, 0);
+}
