@@ -43,8 +43,76 @@ fn main() -> ExitCode {
 fn test(extra: &[String]) -> Result<(), String> {
     packages::ensure(packages::BUILD)?;
     packages::ensure(packages::TEST_PEERS)?;
-    cargo(&["test", "--workspace", "--all-targets"], extra)?;
-    cargo(&["test", "--workspace", "--doc"], &[])
+    let mut totals = TestTotals::default();
+    let all_targets = cargo_counting(
+        &["test", "--workspace", "--all-targets"],
+        extra,
+        &mut totals,
+    );
+    let doc = cargo_counting(&["test", "--workspace", "--doc"], &[], &mut totals);
+    println!(
+        "summary: {} passed, {} failed",
+        totals.passed, totals.failed
+    );
+    all_targets.and(doc)
+}
+
+/// Passed and failed test counts summed over every `test result:` line cargo prints.
+#[derive(Debug, Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+}
+
+impl TestTotals {
+    /// Adds the counts of one `test result: ok. 12 passed; 0 failed; ...` line.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim_start().strip_prefix("test result:") else {
+            return;
+        };
+        let count = |word: &str| {
+            rest.split(';')
+                .find_map(|part| {
+                    part.trim()
+                        .strip_suffix(word)?
+                        .trim()
+                        .rsplit(' ')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        self.passed += count("passed");
+        self.failed += count("failed");
+    }
+}
+
+/// Runs cargo like [`cargo`], echoing its standard output while counting test results.
+fn cargo_counting(args: &[&str], extra: &[String], totals: &mut TestTotals) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(args)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot run cargo: {err}"))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            totals.add_line(&line);
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|err| format!("cargo did not finish: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed with {status}", args.join(" ")))
+    }
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
@@ -72,4 +140,20 @@ pub fn cargo(args: &[&str], extra: &[String]) -> Result<(), String> {
 pub fn workspace_root() -> std::path::PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn counts_test_result_lines() {
+        let mut totals = TestTotals::default();
+        totals.add_line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
+        totals.add_line(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        totals.add_line("running 5 tests");
+        assert_eq!((totals.passed, totals.failed), (15, 2));
+    }
 }
