@@ -8,8 +8,10 @@
 //! (same action, consecutive), so the classifier only ever sees addresses and port ranges.
 //!
 //! Known gap: a rule whose `notPorts` names a port cannot be expressed as a conjunction of
-//! table matches; [`FastpathCompiler::program`] fails with
-//! [`CalcError::Unsupported`] for it and the caller must keep the previous program.
+//! table matches; [`FastpathCompiler::program`] fails with [`CalcError::Unsupported`] for
+//! it, and [`FastpathCompiler::delta`] then fails closed: the endpoint gets normal ingress and
+//! egress programs with no tiers and no profiles (deny everything), and
+//! [`FastpathCompiler::failed_closed`] names it with the reason, for the daemon to report.
 
 use crate::error::CalcError;
 use crate::flush::Direction;
@@ -58,6 +60,8 @@ pub struct FastpathCompiler {
     next_rule: u32,
     /// Named-port sets and the `(protocol, port)` groups last compiled for each.
     named_groups: HashMap<IpSetId, BTreeSet<(u8, u16)>>,
+    /// Endpoints whose policy could not be compiled, with why: they get deny-all programs.
+    failed_closed: BTreeMap<EndpointId, String>,
 }
 
 fn prefix(net: &IpNet) -> abi::Prefix {
@@ -464,10 +468,30 @@ impl FastpathCompiler {
             let Some(plan) = graph.plan(&id) else {
                 continue;
             };
-            if let Ok(programs) = self.endpoint_programs(graph, &plan) {
-                ops.extend(programs.into_iter().map(|(_, p)| abi::Op::UpsertProgram(p)));
+            match self.endpoint_programs(graph, &plan) {
+                Ok(programs) => {
+                    self.failed_closed.remove(&id);
+                    ops.extend(programs.into_iter().map(|(_, p)| abi::Op::UpsertProgram(p)));
+                }
+                Err(err) => {
+                    // Fail closed: what cannot be enforced exactly is denied, not skipped.
+                    for kind in [ProgramKind::Ingress, ProgramKind::Egress] {
+                        ops.push(abi::Op::UpsertProgram(abi::PolicyProgram {
+                            id: self.program_id(&plan.id, kind),
+                            tiers: Vec::new(),
+                            profiles: Vec::new(),
+                        }));
+                    }
+                    self.failed_closed.insert(id, err.to_string());
+                }
             }
         }
         ops
+    }
+
+    /// Endpoints currently denied everything because their policy could not be compiled,
+    /// with the reason.
+    pub fn failed_closed(&self) -> &BTreeMap<EndpointId, String> {
+        &self.failed_closed
     }
 }

@@ -58,3 +58,37 @@ fn label_change_touches_only_affected_sets_and_programs() {
     assert_eq!(set.members.len(), 2);
     assert_eq!(ops.len(), 3, "{ops:?}");
 }
+
+/// A rule the table format cannot express (a named port in `notPorts`) is not skipped: the
+/// endpoints it selects get deny-all programs, and the compiler names them.
+#[test]
+fn inexpressible_policy_fails_closed() {
+    let mut docs = base();
+    docs.push(np(
+        "ns1",
+        "not-named",
+        "  selector: app == 'b'\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination:\n      notPorts: [http]\n",
+    ));
+    let mut graph = graph(&docs);
+    let mut compiler = FastpathCompiler::new();
+    let events = graph.flush();
+    let ops = compiler.delta(&graph, &events);
+    assert_eq!(
+        compiler.failed_closed().len(),
+        1,
+        "{:?}",
+        compiler.failed_closed()
+    );
+    let reason = compiler.failed_closed().values().next().unwrap();
+    assert!(reason.contains("notPorts"), "{reason}");
+    let deny_all = ops
+        .iter()
+        .filter(
+            |op| matches!(op, Op::UpsertProgram(p) if p.tiers.is_empty() && p.profiles.is_empty()),
+        )
+        .count();
+    assert_eq!(
+        deny_all, 2,
+        "ingress and egress of the failed endpoint deny everything"
+    );
+}
