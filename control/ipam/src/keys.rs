@@ -6,15 +6,17 @@
 //! | block affinity | `/calico/ipam/v2/host/<node>/ipv4/block/10.65.0.0-26` |
 //! | handle | `/calico/ipam/v2/handle/<handle id>` |
 //! | configuration | `/calico/ipam/v2/config` |
+//!
+//! The constants are the datastore crate's; these helpers take typed CIDRs.
 
 use ipnet::IpNet;
 
 /// Prefix of every IPAM key.
-pub const IPAM_PREFIX: &str = "/calico/ipam/v2/";
+pub use tortie_datastore::keys::IPAM_PREFIX;
 /// Key of the IPAM configuration singleton.
-pub const CONFIG_KEY: &str = "/calico/ipam/v2/config";
+pub use tortie_datastore::keys::IPAM_CONFIG_KEY as CONFIG_KEY;
 /// Prefix of every handle key.
-pub const HANDLE_PREFIX: &str = "/calico/ipam/v2/handle/";
+pub use tortie_datastore::keys::IPAM_HANDLE_PREFIX as HANDLE_PREFIX;
 
 fn family(cidr: &IpNet) -> &'static str {
     match cidr {
