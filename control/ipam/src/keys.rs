@@ -11,12 +11,12 @@
 
 use ipnet::IpNet;
 
-/// Prefix of every IPAM key.
-pub use tortie_datastore::keys::IPAM_PREFIX;
 /// Key of the IPAM configuration singleton.
 pub use tortie_datastore::keys::IPAM_CONFIG_KEY as CONFIG_KEY;
 /// Prefix of every handle key.
 pub use tortie_datastore::keys::IPAM_HANDLE_PREFIX as HANDLE_PREFIX;
+/// Prefix of every IPAM key.
+pub use tortie_datastore::keys::IPAM_PREFIX;
 
 fn family(cidr: &IpNet) -> &'static str {
     match cidr {
