@@ -1,5 +1,5 @@
-//! Bulk apply and list throughput, on SQLite and (where an `etcd` binary is installed) on a
-//! throwaway etcd on loopback.
+//! Bulk apply and list throughput, on SQLite and on a throwaway etcd on loopback (Debian
+//! `etcd-server`, started through `tortie-testkit`).
 //!
 //! - `apply_10k/<backend>`: parse one 10,000-policy YAML file and `apply_all` it into an empty
 //!   store (checks, then one transaction; on etcd, chunks of 128 with rollback on failure).
@@ -8,15 +8,13 @@
 //! Run: `cargo bench -p tortie-store --bench apply` (add `-- --quick` for a short run).
 //! Sizes can be lowered for a smoke run with `TORTIE_BENCH_APPLY=1000 TORTIE_BENCH_LIST=10000`.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tortie_datastore::{Datastore, DatastoreConfig, TxnOp, keys, open};
 use tortie_model::{Kind, parse_documents};
 use tortie_store::{Scope, Store};
+use tortie_testkit::etcd::EtcdServer;
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -39,82 +37,6 @@ fn policy_file(n: usize) -> String {
         ));
     }
     text
-}
-
-struct Etcd {
-    child: Child,
-    _dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Etcd {
-    fn start() -> Option<Etcd> {
-        let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())?;
-        let port = || {
-            TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .ok()
-        };
-        let dir = tempfile::tempdir().ok()?;
-        let endpoint = format!("http://127.0.0.1:{}", port()?);
-        let peer = format!("http://127.0.0.1:{}", port()?);
-        let child = Command::new(binary)
-            .args(["--name", "b", "--data-dir"])
-            .arg(dir.path())
-            .args([
-                "--listen-client-urls",
-                &endpoint,
-                "--advertise-client-urls",
-                &endpoint,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("b={peer}")])
-            .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
-            .args([
-                "--quota-backend-bytes",
-                "8589934592",
-                "--log-level",
-                "error",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let etcd = Etcd {
-            child,
-            _dir: dir,
-            endpoint,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(ds) = etcd.open()
-                && ds.current_revision().is_ok()
-            {
-                return Some(etcd);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    fn open(&self) -> Result<Arc<dyn Datastore>, tortie_datastore::DatastoreError> {
-        open(&DatastoreConfig::etcd([self.endpoint.clone()]))
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Deletes every key under `/calico/` (between etcd iterations; SQLite gets a fresh file).
@@ -191,9 +113,11 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    let etcd = Etcd::start();
-    if let Some(etcd) = &etcd {
-        let ds = etcd.open().expect("etcd");
+    // etcd (Debian etcd-server) with room for 100,000 policies; a missing binary fails the
+    // bench, naming the package.
+    let etcd = EtcdServer::start_with_flags(&["--quota-backend-bytes", "8589934592"]);
+    {
+        let ds = open(&DatastoreConfig::etcd([etcd.endpoint.clone()])).expect("etcd");
         apply.bench_function("etcd", |b| {
             b.iter_batched(
                 || wipe(ds.as_ref()),
@@ -205,8 +129,6 @@ fn bench(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-    } else {
-        eprintln!("etcd is not installed: etcd benchmarks skipped");
     }
     apply.finish();
 
@@ -225,8 +147,8 @@ fn bench(c: &mut Criterion) {
             assert_eq!(listing.items.len(), list_n);
         })
     });
-    if let Some(etcd) = &etcd {
-        let ds = etcd.open().expect("etcd");
+    {
+        let ds = open(&DatastoreConfig::etcd([etcd.endpoint.clone()])).expect("etcd");
         wipe(ds.as_ref());
         fill(ds.as_ref(), list_n);
         list.bench_function("etcd", |b| {

@@ -153,20 +153,26 @@ fn healthy(port: u16) -> bool {
 impl EtcdServer {
     /// Starts etcd and waits (bounded) until `/health` says true.
     pub fn start() -> EtcdServer {
-        Self::start_with(None)
+        Self::start_with(None, &[])
     }
 
     /// Starts etcd serving clients over TLS and requiring client certificates; waits
     /// (bounded) until its client port accepts connections.
     pub fn start_tls(tls: &TlsFiles) -> EtcdServer {
-        Self::start_with(Some(tls))
+        Self::start_with(Some(tls), &[])
     }
 
-    fn start_with(tls: Option<&TlsFiles>) -> EtcdServer {
+    /// Starts etcd with extra command-line flags (for example a larger
+    /// `--quota-backend-bytes` for bulk benchmarks).
+    pub fn start_with_flags(flags: &[&str]) -> EtcdServer {
+        Self::start_with(None, flags)
+    }
+
+    fn start_with(tls: Option<&TlsFiles>, flags: &[&str]) -> EtcdServer {
         let binary = etcd_binary();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            match Self::try_start(&binary, tls) {
+            match Self::try_start(&binary, tls, flags) {
                 Ok(server) => return server,
                 Err(failure) => last_failure = failure,
             }
@@ -174,7 +180,11 @@ impl EtcdServer {
         panic!("etcd did not start: {last_failure}");
     }
 
-    fn try_start(binary: &PathBuf, tls: Option<&TlsFiles>) -> Result<EtcdServer, String> {
+    fn try_start(
+        binary: &PathBuf,
+        tls: Option<&TlsFiles>,
+        flags: &[&str],
+    ) -> Result<EtcdServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (client, peer) = (free_port(), free_port());
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -210,6 +220,7 @@ impl EtcdServer {
             .args(["--initial-cluster", &format!("test={peer_url}")])
             .args(["--heartbeat-interval", "10", "--election-timeout", "100"])
             .args(["--log-level", "error"])
+            .args(flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
