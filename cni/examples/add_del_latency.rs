@@ -75,50 +75,6 @@ fn plugin(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// An etcd for the run, in the calling thread's network namespace, killed on drop.
-struct Etcd {
-    child: std::process::Child,
-    _data: tempfile::TempDir,
-}
-
-impl Etcd {
-    fn start() -> Etcd {
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("etcd")
-            .args(["--data-dir", dir.path().to_str().unwrap()])
-            .args([
-                "--listen-client-urls",
-                "http://127.0.0.1:2379",
-                "--advertise-client-urls",
-                "http://127.0.0.1:2379",
-            ])
-            .args([
-                "--listen-peer-urls",
-                "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls",
-                "http://127.0.0.1:2380",
-            ])
-            .args(["--initial-cluster", "default=http://127.0.0.1:2380"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd (Debian etcd-server) installed");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect("127.0.0.1:2379").is_err() {
-            assert!(Instant::now() < deadline, "etcd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Etcd { child, _data: dir }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn run(binary: &Path, env: &[(&str, &str)], conf: &str) -> Duration {
     let start = Instant::now();
     let mut child = Command::new(binary)
@@ -172,14 +128,18 @@ fn measure(args: &Args) -> String {
     let tortie = plugin(&bin_dir, "tortie");
     let tortie_ipam = plugin(&bin_dir, "tortie-ipam");
     let dir = tempfile::tempdir().unwrap();
-    let _etcd = args.etcd.then(Etcd::start);
-    let (config, datastore_keys, label) = match args.etcd {
-        true => (
-            DatastoreConfig::etcd(["http://127.0.0.1:2379"]),
-            r#""datastore_type":"etcdv3","etcd_endpoints":"http://127.0.0.1:2379""#.to_string(),
+    // Started from this thread, so etcd runs in the node's namespace with the plugins.
+    let etcd = args.etcd.then(tortie_testkit::etcd::EtcdServer::start);
+    let (config, datastore_keys, label) = match &etcd {
+        Some(etcd) => (
+            DatastoreConfig::etcd([etcd.endpoint.clone()]),
+            format!(
+                r#""datastore_type":"etcdv3","etcd_endpoints":"{}""#,
+                etcd.endpoint
+            ),
             "etcd",
         ),
-        false => {
+        None => {
             let path = dir.path().join("tortie.db");
             (
                 DatastoreConfig::sqlite(&path),
