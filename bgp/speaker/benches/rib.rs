@@ -6,14 +6,13 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 use tortie_bgp::sim::Network;
 use tortie_bgp::wire::{
-    AsPath, Capability, Context, Family, Message, NextHop, Nlri, Open, PathAttributes, Prefix,
-    pack_announcements,
+    AsPath, Context, Family, NextHop, Nlri, PathAttributes, Prefix, pack_announcements,
 };
-use tortie_bgp::{Input, LocalRoute, Output, PeerConfig, Speaker, SpeakerConfig};
+use tortie_bgp::{LocalRoute, PeerConfig, Speaker, SpeakerConfig};
 
 const ROUTES: u32 = 100_000;
 
@@ -59,38 +58,11 @@ fn updates() -> Vec<Vec<u8>> {
 
 /// A speaker with one Established iBGP peer; returns it and the connection id.
 fn established_speaker() -> (Speaker, u64) {
-    let mut cfg = SpeakerConfig::new(64512, Ipv4Addr::new(198, 18, 0, 5));
-    cfg.peers = vec![PeerConfig::new(
-        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+    let (s, conn) = tortie_bgp::sim::established_ibgp_speaker(
         64512,
-    )];
-    let mut s = Speaker::new(cfg).unwrap();
-    let out = s.start();
-    let conn = out
-        .iter()
-        .find_map(|o| {
-            if let Output::Connect { conn, .. } = o {
-                Some(*conn)
-            } else {
-                None
-            }
-        })
-        .unwrap();
-    s.handle(Input::Connected {
-        conn,
-        local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 5)), 40000),
-    });
-    let open = Open {
-        my_as: 64512,
-        hold_time: 90,
-        bgp_id: Ipv4Addr::new(198, 18, 0, 1),
-        capabilities: vec![
-            Capability::mp(Family::Ipv4Unicast),
-            Capability::FourOctetAs(64512),
-        ],
-    };
-    s.handle_message(conn, &Message::Open(open).to_bytes(&Context::default()));
-    s.handle_message(conn, &Message::Keepalive.to_bytes(&Context::default()));
+        Ipv4Addr::new(198, 18, 0, 5),
+        Ipv4Addr::new(198, 18, 0, 1),
+    );
     assert_eq!(s.peer_state(0), Some(tortie_bgp::fsm::State::Established));
     (s, conn)
 }

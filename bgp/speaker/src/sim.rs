@@ -263,3 +263,42 @@ impl Network {
         ));
     }
 }
+
+/// A speaker (AS `asn`, router id `local`) whose one iBGP peer `peer` has completed the OPEN /
+/// KEEPALIVE exchange with IPv4 unicast and 4-byte AS numbers, driven by hand without a
+/// network: the starting point for RIB tests and benchmarks. Returns the speaker and the
+/// connection id to feed further messages on.
+pub fn established_ibgp_speaker(
+    asn: u32,
+    local: std::net::Ipv4Addr,
+    peer: std::net::Ipv4Addr,
+) -> (Speaker, ConnId) {
+    use tortie_bgp_wire::{Capability, Context, Family, Message, Open};
+    let mut cfg = crate::SpeakerConfig::new(asn, local);
+    cfg.peers = vec![crate::PeerConfig::new(IpAddr::V4(peer), asn)];
+    let mut speaker = Speaker::new(cfg).expect("a valid one-peer configuration");
+    let conn = speaker
+        .start()
+        .iter()
+        .find_map(|o| match o {
+            Output::Connect { conn, .. } => Some(*conn),
+            _ => None,
+        })
+        .expect("an active peer connects at start");
+    speaker.handle(Input::Connected {
+        conn,
+        local: SocketAddr::new(IpAddr::V4(local), 40000),
+    });
+    let open = Open {
+        my_as: u16::try_from(asn).unwrap_or(23456),
+        hold_time: 90,
+        bgp_id: peer,
+        capabilities: vec![
+            Capability::mp(Family::Ipv4Unicast),
+            Capability::FourOctetAs(asn),
+        ],
+    };
+    speaker.handle_message(conn, &Message::Open(open).to_bytes(&Context::default()));
+    speaker.handle_message(conn, &Message::Keepalive.to_bytes(&Context::default()));
+    (speaker, conn)
+}

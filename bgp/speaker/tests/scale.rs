@@ -2,14 +2,14 @@
 //! in-process simulation) to every speaker holding every other speaker's block, and
 //! 100,000 received IPv4 prefixes fit the memory budget of 200 bytes per route.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 use tortie_bgp::sim::Network;
 use tortie_bgp::wire::{
-    AsPath, Capability, Context, Family, Message, NextHop, Nlri, Open, PathAttributes, Prefix,
-    frame_length, pack_announcements,
+    AsPath, Context, Family, NextHop, Nlri, PathAttributes, Prefix, frame_length,
+    pack_announcements,
 };
-use tortie_bgp::{Input, LocalRoute, Output, PeerConfig, Speaker, SpeakerConfig};
+use tortie_bgp::{LocalRoute, Output, PeerConfig, Speaker, SpeakerConfig};
 
 #[test]
 fn fifty_speaker_mesh_converges() {
@@ -56,38 +56,11 @@ fn fifty_speaker_mesh_converges() {
 #[test]
 fn hundred_thousand_routes_fit_two_hundred_bytes_each() {
     const ROUTES: u32 = 100_000;
-    let mut cfg = SpeakerConfig::new(64512, Ipv4Addr::new(198, 18, 0, 5));
-    cfg.peers = vec![PeerConfig::new(
-        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
+    let (mut s, conn) = tortie_bgp::sim::established_ibgp_speaker(
         64512,
-    )];
-    let mut s = Speaker::new(cfg).unwrap();
-    let out = s.start();
-    let conn = out
-        .iter()
-        .find_map(|o| {
-            if let Output::Connect { conn, .. } = o {
-                Some(*conn)
-            } else {
-                None
-            }
-        })
-        .unwrap();
-    s.handle(Input::Connected {
-        conn,
-        local: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 5)), 40000),
-    });
-    let open = Open {
-        my_as: 64512,
-        hold_time: 90,
-        bgp_id: Ipv4Addr::new(198, 18, 0, 1),
-        capabilities: vec![
-            Capability::mp(Family::Ipv4Unicast),
-            Capability::FourOctetAs(64512),
-        ],
-    };
-    s.handle_message(conn, &Message::Open(open).to_bytes(&Context::default()));
-    s.handle_message(conn, &Message::Keepalive.to_bytes(&Context::default()));
+        Ipv4Addr::new(198, 18, 0, 5),
+        Ipv4Addr::new(198, 18, 0, 1),
+    );
     for group in 0..ROUTES / 1000 {
         let attrs = PathAttributes {
             as_path: AsPath::sequence(vec![65000 + group]),
