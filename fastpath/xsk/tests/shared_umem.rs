@@ -165,22 +165,7 @@ fn frames_forwarded_between_two_ports_on_one_umem() {
     }
 
     let (ns_b, dst) = (topo.ns_b.clone(), format!("{}:9999", in_link.addr_a()));
-    let sender = thread::spawn(move || -> Result<(), String> {
-        enter(&ns_b)?;
-        let sock = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-        for i in 0..PACKETS {
-            let mut msg = MARKER.to_vec();
-            msg.extend_from_slice(format!("-{i}").as_bytes());
-            sock.send_to(&msg, &dst)
-                .map_err(|e| format!("send_to {dst}: {e}"))?;
-            thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
-    });
-    sender
-        .join()
-        .expect("sender panicked")
-        .expect("sender failed");
+    send_marked_datagrams(ns_b, dst);
     let (forwarded, completed) = forwarder
         .join()
         .expect("forwarder panicked")

@@ -100,22 +100,7 @@ fn rx_case(tag: &str, net: u8, mode: BindMode) {
         "asked for {mode:?}, bound {bound:?}"
     );
     let (ns_b, dst) = (topo.ns_b.clone(), format!("{}:9999", link.addr_a()));
-    let sender = thread::spawn(move || -> Result<(), String> {
-        enter(&ns_b)?;
-        let sock = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-        for i in 0..PACKETS {
-            let mut msg = MARKER.to_vec();
-            msg.extend_from_slice(format!("-{i}").as_bytes());
-            sock.send_to(&msg, &dst)
-                .map_err(|e| format!("send_to {dst}: {e}"))?;
-            thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
-    });
-    sender
-        .join()
-        .expect("sender panicked")
-        .expect("sender failed");
+    send_marked_datagrams(ns_b, dst);
     let got = receiver
         .join()
         .expect("receiver panicked")

@@ -239,3 +239,24 @@ pub fn build_frame(src: [u8; 4], dst: [u8; 4], dport: u16, payload: &[u8]) -> Ve
     f.extend_from_slice(payload);
     f
 }
+
+/// Sends [`PACKETS`] UDP datagrams starting with [`MARKER`] to `dst` from inside namespace
+/// `ns`, 2 ms apart, on a thread of its own; panics if any send fails.
+pub fn send_marked_datagrams(ns: String, dst: String) {
+    let sender = std::thread::spawn(move || -> Result<(), String> {
+        enter(&ns)?;
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        for i in 0..PACKETS {
+            let mut msg = MARKER.to_vec();
+            msg.extend_from_slice(format!("-{i}").as_bytes());
+            sock.send_to(&msg, &dst)
+                .map_err(|e| format!("send_to {dst}: {e}"))?;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(())
+    });
+    sender
+        .join()
+        .expect("sender panicked")
+        .expect("sender failed");
+}
