@@ -17,8 +17,11 @@ pub const BUILD: &[&str] = &[
 
 /// Real peers that the integration tests start: etcd for the datastore conformance suite;
 /// podman, runc, containerd and a static busybox (for a local image) as CNI clients; BIRD 2,
-/// GoBGP, FRR and ExaBGP as BGP peers.
+/// GoBGP, FRR and ExaBGP as BGP peers; `nsenter`/`unshare` (util-linux) and `sysctl` (procps)
+/// for the namespace tests.
 pub const TEST_PEERS: &[&str] = &[
+    "util-linux",
+    "procps",
     "etcd-server",
     "podman",
     "runc",
