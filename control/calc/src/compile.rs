@@ -7,10 +7,11 @@
 //! that the matching endpoints declare, and a rule using it becomes one rule per such pair
 //! (same action, consecutive), so the classifier only ever sees addresses and port ranges.
 //!
-//! Known gap: a rule whose `notPorts` names a port cannot be expressed as a conjunction of
-//! table matches; [`FastpathCompiler::program`] fails with [`CalcError::Unsupported`] for
-//! it, and [`FastpathCompiler::delta`] then fails closed: the endpoint gets normal ingress and
-//! egress programs with no tiers and no profiles (deny everything), and
+//! A named port in `notPorts` is a negated conjunction ("not (address declares port P and the
+//! port is P)"); it is compiled as disjoint pieces split on the port (see
+//! `exclude_named_ports`). Should a rule still be inexpressible ([`CalcError::Unsupported`]),
+//! [`FastpathCompiler::delta`] fails closed: the endpoint gets normal ingress and egress
+//! programs with no tiers and no profiles (deny everything), and
 //! [`FastpathCompiler::failed_closed`] names it with the reason, for the daemon to report.
 
 use crate::error::CalcError;
@@ -89,6 +90,75 @@ enum PortAlt {
     Any,
     Ranges(Vec<(u16, u16)>),
     Named { set: u32, protocol: u8, port: u16 },
+}
+
+/// Which side of a rule a port match belongs to.
+#[derive(Clone, Copy)]
+enum Side {
+    Src,
+    Dst,
+}
+
+/// Rewrites one match so that it also requires "the side's port is none of the named ports
+/// in `groups`" (a named port in `notPorts`), as a set of disjoint matches the table format
+/// can express.
+///
+/// A named port `(protocol, port)` excludes a packet only when the side's address is one of
+/// the endpoints declaring it (its derived address set). So, for a match of protocol `p`:
+/// - for each group `(p, port)` the match could see: the same match restricted to that one
+///   port, with the group's address sets added to the side's `not_sets` (the packet is
+///   excluded exactly when its address declares the port);
+/// - for every other port: the match with all those ports added to `not_ranges`.
+///
+/// The pieces are disjoint in the side's port, so their order does not matter and together
+/// they match exactly what the Calico rule matches. Calico requires a protocol wherever
+/// `notPorts` is used; a match without one is refused as unsupported.
+fn exclude_named_ports(
+    m: abi::RuleMatch,
+    side: Side,
+    groups: &BTreeMap<(u8, u16), Vec<abi::IpSetId>>,
+) -> Result<Vec<abi::RuleMatch>, CalcError> {
+    let Some(protocol) = m.protocol else {
+        if groups.is_empty() {
+            return Ok(vec![m]);
+        }
+        return Err(CalcError::Unsupported(
+            "a named port in notPorts without a protocol",
+        ));
+    };
+    let ports_of = |m: &abi::RuleMatch| match side {
+        Side::Src => m.src_ports.clone(),
+        Side::Dst => m.dst_ports.clone(),
+    };
+    let current = ports_of(&m);
+    let in_any =
+        |list: &[abi::PortRange], port: u16| list.iter().any(|r| r.lo <= port && port <= r.hi);
+    let mut out = Vec::new();
+    let mut excluded = Vec::new();
+    for (&(p, port), sets) in groups {
+        if p != protocol
+            || (!current.ranges.is_empty() && !in_any(&current.ranges, port))
+            || in_any(&current.not_ranges, port)
+        {
+            continue;
+        }
+        let mut piece = m.clone();
+        let (ports, addrs) = match side {
+            Side::Src => (&mut piece.src_ports, &mut piece.src),
+            Side::Dst => (&mut piece.dst_ports, &mut piece.dst),
+        };
+        ports.ranges = vec![abi::PortRange { lo: port, hi: port }];
+        addrs.not_sets.extend(sets.iter().copied());
+        out.push(piece);
+        excluded.push(abi::PortRange { lo: port, hi: port });
+    }
+    let mut rest = m;
+    match side {
+        Side::Src => rest.src_ports.not_ranges.extend(excluded),
+        Side::Dst => rest.dst_ports.not_ranges.extend(excluded),
+    }
+    out.push(rest);
+    Ok(out)
 }
 
 impl FastpathCompiler {
@@ -221,9 +291,6 @@ impl FastpathCompiler {
         if rule.never_matches {
             return Ok(Vec::new());
         }
-        if !rule.src.not_named_ports.is_empty() || !rule.dst.not_named_ports.is_empty() {
-            return Err(CalcError::Unsupported("a named port in notPorts"));
-        }
         let base = abi::RuleMatch {
             ip_version: rule.ip_version.map(|v| {
                 if v == 4 {
@@ -255,7 +322,7 @@ impl FastpathCompiler {
         };
         let src_alts = self.port_alts(graph, &rule.src);
         let dst_alts = self.port_alts(graph, &rule.dst);
-        let mut out = Vec::new();
+        let mut out: Vec<abi::RuleMatch> = Vec::new();
         for src in &src_alts {
             for dst in &dst_alts {
                 let mut m = base.clone();
@@ -285,16 +352,64 @@ impl FastpathCompiler {
                     }
                 }
                 if ok {
-                    self.next_rule += 1;
-                    out.push(abi::Rule {
-                        id: abi::RuleId(self.next_rule),
-                        action: action(rule.action),
-                        matches: m,
-                    });
+                    out.push(m);
                 }
             }
         }
-        Ok(out)
+        for side in [Side::Src, Side::Dst] {
+            let peer = match side {
+                Side::Src => &rule.src,
+                Side::Dst => &rule.dst,
+            };
+            if peer.not_named_ports.is_empty() {
+                continue;
+            }
+            let groups = self.not_named_groups(graph, &peer.not_named_ports);
+            let mut split = Vec::with_capacity(out.len());
+            for m in out {
+                split.extend(exclude_named_ports(m, side, &groups)?);
+            }
+            out = split;
+        }
+        Ok(out
+            .into_iter()
+            .map(|matches| {
+                self.next_rule += 1;
+                abi::Rule {
+                    id: abi::RuleId(self.next_rule),
+                    action: action(rule.action),
+                    matches,
+                }
+            })
+            .collect())
+    }
+
+    /// The `(protocol, port)` groups of a side's `notPorts` named ports, each with the
+    /// derived address sets of every named-port set that declares it. Remembered in
+    /// `named_groups` so a membership change recompiles the users, as for `ports`.
+    fn not_named_groups(
+        &mut self,
+        graph: &CalcGraph,
+        sets: &[IpSetId],
+    ) -> BTreeMap<(u8, u16), Vec<abi::IpSetId>> {
+        let mut groups: BTreeMap<(u8, u16), Vec<abi::IpSetId>> = BTreeMap::new();
+        for named in sets {
+            let pairs: BTreeSet<(u8, u16)> = graph
+                .ip_set_members(named)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| match m {
+                    IpSetMember::Port { protocol, port, .. } => Some((protocol, port)),
+                    IpSetMember::Net(_) => None,
+                })
+                .collect();
+            self.named_groups.insert(named.clone(), pairs.clone());
+            for (protocol, port) in pairs {
+                let set = self.derived_id(named, protocol, port);
+                groups.entry((protocol, port)).or_default().push(set);
+            }
+        }
+        groups
     }
 
     fn policy_rules(

@@ -59,10 +59,11 @@ fn label_change_touches_only_affected_sets_and_programs() {
     assert_eq!(ops.len(), 3, "{ops:?}");
 }
 
-/// A rule the table format cannot express (a named port in `notPorts`) is not skipped: the
-/// endpoints it selects get deny-all programs, and the compiler names them.
+/// A named port in `notPorts` compiles (split on the port) instead of failing closed: no
+/// endpoint is reported, and the selected endpoint's ingress program excludes exactly the
+/// endpoints that declare the port.
 #[test]
-fn inexpressible_policy_fails_closed() {
+fn named_port_in_not_ports_compiles() {
     let mut docs = base();
     docs.push(np(
         "ns1",
@@ -73,22 +74,33 @@ fn inexpressible_policy_fails_closed() {
     let mut compiler = FastpathCompiler::new();
     let events = graph.flush();
     let ops = compiler.delta(&graph, &events);
-    assert_eq!(
-        compiler.failed_closed().len(),
-        1,
+    assert!(
+        compiler.failed_closed().is_empty(),
         "{:?}",
         compiler.failed_closed()
     );
-    let reason = compiler.failed_closed().values().next().unwrap();
-    assert!(reason.contains("notPorts"), "{reason}");
-    let deny_all = ops
+    // The rule became two pieces: port 8080 unless the destination declares it, and every
+    // other port.
+    let pieces: Vec<_> = ops
         .iter()
-        .filter(
-            |op| matches!(op, Op::UpsertProgram(p) if p.tiers.is_empty() && p.profiles.is_empty()),
-        )
-        .count();
-    assert_eq!(
-        deny_all, 2,
-        "ingress and egress of the failed endpoint deny everything"
+        .filter_map(|op| match op {
+            Op::UpsertProgram(p) => Some(p),
+            _ => None,
+        })
+        .flat_map(|p| p.rules())
+        .filter(|r| r.matches.protocol == Some(6) && r.action == tortie_abi::Action::Allow)
+        .collect();
+    assert!(
+        pieces.iter().any(|r| r.matches.dst_ports.ranges
+            == [tortie_abi::PortRange { lo: 8080, hi: 8080 }]
+            && !r.matches.dst.not_sets.is_empty()),
+        "{pieces:?}"
+    );
+    assert!(
+        pieces
+            .iter()
+            .any(|r| r.matches.dst_ports.not_ranges
+                == [tortie_abi::PortRange { lo: 8080, hi: 8080 }]),
+        "{pieces:?}"
     );
 }

@@ -71,7 +71,7 @@ fn rule(bits: u32) -> Rule {
         _ => Action::Log,
     });
     let b = bits >> 2;
-    match b % 8 {
+    match b % 10 {
         0 => r.source.selector = SELECTORS[(b >> 3) as usize % 5].into(),
         1 => r.source.not_selector = SELECTORS[(b >> 3) as usize % 5].into(),
         2 => {
@@ -88,6 +88,21 @@ fn rule(bits: u32) -> Rule {
         }
         5 => r.not_protocol = Some(Protocol::Udp),
         6 => r.source.not_nets = vec![Cidr("10.0.0.0/30".parse().unwrap())],
+        8 => {
+            r.protocol = Some(if b & 8 == 0 {
+                Protocol::Tcp
+            } else {
+                Protocol::Udp
+            });
+            r.destination.not_ports = vec![Port::Named("http".into()), Port::Number(8001)];
+        }
+        9 => {
+            r.protocol = Some(Protocol::Tcp);
+            r.source.not_ports = vec![Port::Named("http".into())];
+            if b & 8 != 0 {
+                r.source.ports = vec![Port::range(1, 8000)];
+            }
+        }
         _ => {
             r.protocol = Some(Protocol::Udp);
             r.destination.not_ports = vec![Port::Number(53)];
@@ -162,7 +177,7 @@ fn packet_strategy() -> impl Strategy<Value = (u8, u8, u8, u16, u16, u8)> {
         0u8..6,
         prop::sample::select(vec![6u8, 17, 1, 47]),
         prop::sample::select(vec![80u16, 8000, 8001, 53, 443]),
-        prop::sample::select(vec![1000u16, 80]),
+        prop::sample::select(vec![1000u16, 80, 8000, 8001]),
         0u8..10,
     )
 }
