@@ -10,6 +10,9 @@
 //! - [`config`]: the network configuration (Calico's keys).
 //! - [`ipam_ops`]: the IPAM half of each command; [`plugin`] and [`ipam_plugin`]: the commands.
 //! - [`netlink`]: interfaces, addresses and routes; [`endpoint`]: the WorkloadEndpoint record.
+//! - [`offload`]: device offload features over ethtool netlink (TX checksum offload off on the
+//!   workload side, so the AF_XDP fastpath never sees partial checksums); [`tool`]: the same
+//!   from the `tortie` binary's command line (`tortie disable-tx-checksum ...`).
 
 pub mod config;
 mod delegate;
@@ -19,7 +22,9 @@ pub mod ipam_ops;
 pub mod ipam_plugin;
 mod log;
 pub mod netlink;
+pub mod offload;
 pub mod plugin;
 pub mod pools;
 pub mod run;
 pub mod spec;
+pub mod tool;

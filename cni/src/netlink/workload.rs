@@ -3,7 +3,7 @@
 //! Host side: named `tor` + 11 hex digits, MAC `ee:ee:ee:ee:ee:ee`, proxy ARP / proxy NDP on, a
 //! host route per workload address. Container side: `CNI_IFNAME`, /32 and /128 addresses,
 //! `169.254.1.1` as an on-link IPv4 gateway and the host side's link-local address as the IPv6
-//! gateway. The same shape as Calico's, so that the kernel forwards workload traffic when the
+//! gateway, TX checksum offload off (see [`crate::offload`]). The same shape as Calico's, so that the kernel forwards workload traffic when the
 //! fastpath is not attached, and the fastpath answers ARP/ND the same way when it is.
 
 use std::net::IpAddr;
@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use super::netns::{block_on, in_netns};
 use super::ops;
 use super::{GATEWAY_V4, GATEWAY_V6, HOST_MAC, NetlinkError};
+use crate::offload::{self, TX_CHECKSUM_FEATURES};
 
 /// What ADD created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,11 @@ fn setup_inner(
                 NetlinkError::new(format!("find {ifname} in the container"), "missing")
             })?;
             let index = link.header.index;
+            // Before any traffic: complete checksums in everything the workload sends, since
+            // the fastpath's AF_XDP socket on the host side cannot finish partial ones.
+            offload::disable_tx_checksum(None, &ifname).map_err(|err| {
+                NetlinkError::new(format!("turn TX checksum offload off on {ifname}"), err)
+            })?;
             if container_addrs.iter().any(|a| matches!(a, IpNet::V6(_))) {
                 // Duplicate address detection would hold the address back for a second or more.
                 let _ = ops::write_sysctl(&format!("net/ipv6/conf/{ifname}/accept_dad"), "0");
@@ -146,7 +152,7 @@ pub fn teardown(host_name: &str) -> Result<bool, NetlinkError> {
 }
 
 /// Verifies the container side: the interface exists, carries every address in `expected`,
-/// and has default routes through the gateways.
+/// has TX checksum offload off, and has default routes through the gateways.
 pub fn check(
     host_name: &str,
     netns: &str,
@@ -174,6 +180,18 @@ pub fn check(
                         "missing",
                     ));
                 }
+            }
+            let features = offload::features(None, &ifname).map_err(|err| {
+                NetlinkError::new(format!("read offload features of {ifname}"), err)
+            })?;
+            if let Some(on) = TX_CHECKSUM_FEATURES
+                .iter()
+                .find(|f| features.active.contains(**f))
+            {
+                return Err(NetlinkError::new(
+                    format!("TX checksum offload on {ifname}"),
+                    format!("{on} is on"),
+                ));
             }
             let gateways = ops::default_gateways(&handle, link.header.index).await?;
             if expected.iter().any(|a| matches!(a, IpNet::V4(_)))
