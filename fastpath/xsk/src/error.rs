@@ -63,4 +63,62 @@ pub enum XskError {
         /// The OS error.
         source: io::Error,
     },
+    /// Loading the steering program failed at `stage` (open, load/verify, finding a map).
+    /// A verifier rejection's log is printed on stderr by libbpf.
+    #[error("loading the XDP steering program failed at {stage}: {source}")]
+    BpfLoad {
+        /// The libbpf step that failed.
+        stage: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The steering program could not be attached in any allowed XDP mode. `attempts` lists
+    /// each mode with its error and, where one is there, the id of the program in the way.
+    #[error("attaching the XDP steering program to if_index {if_index} failed: {attempts}")]
+    XdpAttach {
+        /// Interface index.
+        if_index: u32,
+        /// Every mode tried and its error.
+        attempts: String,
+    },
+    /// Detaching the steering program failed.
+    #[error("detaching the XDP steering program from if_index {if_index} failed: {source}")]
+    XdpDetach {
+        /// Interface index.
+        if_index: u32,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Asking the kernel which XDP program an interface has failed.
+    #[error("querying the XDP program of if_index {if_index} failed: {source}")]
+    XdpQuery {
+        /// Interface index.
+        if_index: u32,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Writing or deleting an entry of one of the steering program's maps failed.
+    #[error("updating map `{map}` at key {key} failed: {source}")]
+    MapUpdate {
+        /// The map's name in the program.
+        map: &'static str,
+        /// The key, as text.
+        key: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `BPF_PROG_TEST_RUN` of the steering program failed (e.g. no such interface).
+    #[error("dry run of the XDP steering program on if_index {if_index} failed: {source}")]
+    DryRun {
+        /// Interface index.
+        if_index: u32,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A socket was registered for an interface the steering program is not attached to.
+    #[error("the XDP steering program is not attached to if_index {if_index}")]
+    NotAttached {
+        /// Interface index.
+        if_index: u32,
+    },
 }

@@ -12,18 +12,28 @@
 //!
 //! The hot path ([`Port::rx_batch`], [`Port::tx_batch`], [`Port::reap_completions`]) does not
 //! allocate, lock or log; its only syscalls are wakeups, made only when the kernel sets
-//! `need_wakeup` on the ring. `unsafe` is confined to `umem` and `port`.
+//! `need_wakeup` on the ring. `unsafe` is confined to `umem`, `port` and `steer::bpf`.
+//!
+//! [`Steering`] loads Tortie's own XDP program (`bpf/steer.bpf.c`) and attaches it to the
+//! interfaces instead of libxdp's default one: on the uplink it redirects only the traffic the
+//! fastpath owns ([`OwnedTraffic`]) and leaves the rest (ARP, BGP, SSH, the node's own
+//! connections) to the kernel.
 //!
 //! See `docs/design/xsk.md` for the UMEM layout, headroom, modes and what is tested.
 
 mod batch;
 mod error;
 mod port;
+mod steer;
 mod umem;
 
 pub use batch::DescBatch;
 pub use error::XskError;
 pub use port::{BindMode, KernelStats, Port, PortConfig, PortStats};
+pub use steer::{
+    DryRun, MAX_INTERFACES, OwnedTraffic, QUEUES_PER_INTERFACE, SteerMode, SteerStats,
+    SteerVerdict, Steering, xdp_program_id,
+};
 pub use umem::{Desc, FramePool, HEADROOM, Umem, UmemSpec};
 
 #[cfg(test)]

@@ -54,6 +54,13 @@ pub struct PortConfig {
     pub batch: usize,
     /// Frames this port keeps posted on its fill ring (taken from the worker's pool).
     pub fill_target: u32,
+    /// Bind without loading libxdp's default XDP program (`XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD`):
+    /// the interface's program is [`crate::Steering`]'s, attached beforehand, and the socket
+    /// reaches it through [`crate::Steering::register`]. `mode` is then the mode
+    /// [`crate::Steering::attach`] returned: `ZeroCopy` binds zero-copy, `DriverCopy` and
+    /// `Skb` bind copy mode, `Auto` tries zero-copy then copy (for a natively attached
+    /// program). Default `false`.
+    pub external_program: bool,
 }
 
 impl Default for PortConfig {
@@ -63,6 +70,7 @@ impl Default for PortConfig {
             ring_size: 2048,
             batch: 64,
             fill_target: 1024,
+            external_program: false,
         }
     }
 }
@@ -140,8 +148,8 @@ impl std::fmt::Debug for Port {
 impl Port {
     /// Open an AF_XDP socket on `ifname` queue `queue`, using `umem`, and post up to
     /// `cfg.fill_target` frames from `pool` to its fill ring. Loads libxdp's default XDP
-    /// redirect program on the interface. Needs `CAP_NET_ADMIN`/`CAP_NET_RAW` (in the
-    /// interface's network namespace).
+    /// redirect program on the interface unless `cfg.external_program` is set. Needs
+    /// `CAP_NET_ADMIN`/`CAP_NET_RAW` (in the interface's network namespace).
     pub fn open(
         umem: &Umem,
         ifname: &str,
@@ -177,10 +185,18 @@ impl Port {
             });
         }
         let modes: &[BindMode] = match cfg.mode {
+            // With an external program the XDP attach mode is already decided: generic XDP
+            // only if the caller says `Skb`.
+            BindMode::Auto if cfg.external_program => &[BindMode::ZeroCopy, BindMode::DriverCopy],
             BindMode::Auto => &[BindMode::ZeroCopy, BindMode::DriverCopy, BindMode::Skb],
             BindMode::ZeroCopy => &[BindMode::ZeroCopy],
             BindMode::DriverCopy => &[BindMode::DriverCopy],
             BindMode::Skb => &[BindMode::Skb],
+        };
+        let libxdp = if cfg.external_program {
+            LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD
+        } else {
+            LibxdpFlags::empty()
         };
         let mut attempts = String::new();
         for &mode in modes {
@@ -188,7 +204,7 @@ impl Port {
             let sc = SocketConfig::builder()
                 .rx_queue_size(ring)
                 .tx_queue_size(ring)
-                .libxdp_flags(LibxdpFlags::empty())
+                .libxdp_flags(libxdp)
                 .xdp_flags(xdp)
                 .bind_flags(bind)
                 .build();
@@ -239,6 +255,12 @@ impl Port {
     /// The mode that bound.
     pub fn mode(&self) -> BindMode {
         self.mode
+    }
+
+    /// The socket's fd, for the steering program's XSKMAP.
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.rx.fd().as_raw_fd()
     }
 
     /// Counters so far.

@@ -1,6 +1,9 @@
 //! Code shared by the namespace tests: topology with a Drop guard, setns, frame builders.
 #![allow(dead_code)]
 
+pub mod frames;
+pub mod rig;
+
 use std::fs::File;
 use std::process::Command;
 
@@ -61,6 +64,17 @@ pub struct Topo {
 
 impl Topo {
     pub fn new(tag: &str, nets: &[u8]) -> Topo {
+        Topo::build_new(tag, nets, false)
+    }
+
+    /// As [`Topo::new`], with IPv6 disabled in both namespaces before the veths exist, so the
+    /// kernels send nothing by themselves (no DAD, MLD or router solicitations): every frame on
+    /// the link is one the test sent, and counters can be compared exactly.
+    pub fn new_quiet(tag: &str, nets: &[u8]) -> Topo {
+        Topo::build_new(tag, nets, true)
+    }
+
+    fn build_new(tag: &str, nets: &[u8], quiet: bool) -> Topo {
         let pid = std::process::id();
         let links = nets
             .iter()
@@ -75,17 +89,30 @@ impl Topo {
             ns_b: format!("txsk-{tag}-{pid}-b"),
             links,
         };
-        if let Err(e) = topo.build() {
+        if let Err(e) = topo.build(quiet) {
             panic!("building test topology failed: {e}");
         }
         topo
     }
 
-    fn build(&self) -> Result<(), String> {
+    fn build(&self, quiet: bool) -> Result<(), String> {
         let (a, b) = (self.ns_a.as_str(), self.ns_b.as_str());
         let (mac_a, mac_b) = ("02:00:00:00:00:01", "02:00:00:00:00:02");
         ip(&["netns", "add", a])?;
         ip(&["netns", "add", b])?;
+        if quiet {
+            for ns in [a, b] {
+                ip(&[
+                    "netns",
+                    "exec",
+                    ns,
+                    "sh",
+                    "-c",
+                    "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && \
+                     echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6",
+                ])?;
+            }
+        }
         ip(&["-n", a, "link", "set", "lo", "up"])?;
         ip(&["-n", b, "link", "set", "lo", "up"])?;
         for l in &self.links {
@@ -181,6 +208,7 @@ pub fn test_port_config(mode: BindMode) -> PortConfig {
         ring_size: 512,
         batch: 64,
         fill_target: 256,
+        external_program: false,
     }
 }
 
