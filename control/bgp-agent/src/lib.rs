@@ -1,0 +1,58 @@
+//! Runs the BGP speaker for a Tortie node: Calico BGP resources in, fastpath routes out.
+//!
+//! tortie-control embeds this crate. It hands over the cluster's `Node`,
+//! `BGPConfiguration`, `BGPPeer` and `IPPool` resources plus this node's affine IPAM blocks
+//! ([`AgentInput`]); the crate
+//! - translates them, purely, into a speaker configuration and the prefixes to originate
+//!   ([`plan`] → [`AgentPlan`]), following Calico's rules for the node-to-node mesh, global and
+//!   node-specific peers, `peerSelector` peerings, route reflectors and prefix advertisements;
+//! - runs the `tortie-bgp` speaker on the caller's tokio runtime and keeps it reconciled
+//!   ([`BgpAgent::start`], [`BgpAgent::update`]);
+//! - reports what the speaker learned ([`BgpAgent::routes`], [`BgpAgent::take_changes`]) and
+//!   maps it to fastpath routes ([`fastpath_route`]), and the sessions' status for
+//!   `tortiectl node status` ([`BgpAgent::peers`]).
+//!
+//! ```no_run
+//! # fn demo(resources: Vec<tortie_model::Resource>) -> Result<(), tortie_bgp_agent::AgentError> {
+//! use tortie_bgp_agent::{AgentInput, BgpAgent};
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let input = AgentInput::new("node1", resources, vec!["198.19.0.0/26".parse().unwrap()]);
+//! let mut agent = BgpAgent::start(rt.handle(), &input)?;
+//! // ... later, on any resource or block change:
+//! agent.update(&input)?;
+//! for change in agent.take_changes() { /* program the fastpath */ }
+//! # Ok(()) }
+//! ```
+//!
+//! BGP passwords come from a [`SecretSource`] the caller supplies ([`SecretDir`] reads
+//! mounted-secret files); there is no Kubernetes client.
+//!
+//! Not handled (each is reported in [`AgentPlan::warnings`] when configured): `localASNumber` different from
+//! the node's AS, `numAllowedLocalASNumbers`, `ttlSecurity`, `filters` (BGPFilter),
+//! `reachableBy`, `localWorkloadSelector`, per-service LoadBalancer addresses, per-peer
+//! graceful-restart times (the speaker has one), `nextHopMode: Keep` towards eBGP peers.
+
+mod advertise;
+mod agent;
+mod error;
+mod import;
+mod input;
+mod peer_spec;
+mod peers;
+mod plan;
+mod secrets;
+mod status;
+mod supervisor;
+
+pub use advertise::{Advertisement, AdvertisementKind, CALICO_LOCAL_PREF, from_wire, to_wire};
+pub use agent::BgpAgent;
+pub use error::AgentError;
+pub use import::{FastpathRoute, LearnedRoute, ROUTE_ORIGIN, RouteChange, fastpath_route};
+pub use input::{AgentInput, DEFAULT_AS, DEFAULT_PORT};
+pub use plan::{
+    AgentPlan, CONNECT_RETRY, DEFAULT_RESTART_TIME, ERROR_WAIT, PeerKind, PeerRole, PlannedPeer,
+    PoolRule, plan, plan_with_secrets,
+};
+pub use secrets::{NoSecrets, SecretDir, SecretSource};
+pub use status::PeerStatus;
+pub use supervisor::{RESTART_DEFERRAL, STATUS_INTERVAL, SWEEP_MAX, SWEEP_QUIET};
