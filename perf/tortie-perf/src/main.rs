@@ -1,7 +1,11 @@
 //! `tortie-perf`: Tortie's performance harness.
 
 mod classify;
+mod compare;
+mod connrate;
+mod dut;
 mod pktgen;
+mod rfc2544;
 
 use clap::Parser;
 
@@ -15,11 +19,23 @@ enum Command {
     /// AF_XDP traffic generator and receiver: UDP/TCP/ICMP over IPv4/IPv6, fixed sizes or IMIX,
     /// N flows, rate limiting, loss and one-way latency percentiles.
     Pktgen(pktgen::PktgenArgs),
+    /// RFC 2544 throughput (binary search for the highest rate within a loss tolerance) and
+    /// latency through a device under test built in network namespaces.
+    Rfc2544(rfc2544::Rfc2544Args),
+    /// tortie-fastpath, its bypassed forwarder and the kernel (plain, conntrack + ipset,
+    /// linear iptables) side by side, trials interleaved; medians, ratios, JSON and SVG plots.
+    Compare(compare::CompareArgs),
+    /// New TCP connections per second through a device under test (kernel sockets in the
+    /// generator and sink namespaces), systems interleaved.
+    Connrate(connrate::ConnrateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Command::parse() {
         Command::Classify(args) => classify::run(&args),
         Command::Pktgen(args) => pktgen::run(&args),
+        Command::Rfc2544(args) => rfc2544::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Connrate(args) => connrate::run(&args),
     }
 }

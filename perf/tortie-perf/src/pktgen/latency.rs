@@ -14,6 +14,7 @@ const BUCKETS: usize = (LINEAR + (64 - 6) * SUB) as usize;
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
+    min: u64,
     max: u64,
 }
 
@@ -22,6 +23,7 @@ impl Default for Histogram {
         Self {
             counts: vec![0; BUCKETS],
             total: 0,
+            min: u64::MAX,
             max: 0,
         }
     }
@@ -54,6 +56,7 @@ impl Histogram {
     pub fn record(&mut self, ns: u64) {
         self.counts[index(ns)] += 1;
         self.total += 1;
+        self.min = self.min.min(ns);
         self.max = self.max.max(ns);
     }
 
@@ -63,6 +66,7 @@ impl Histogram {
             *a += b;
         }
         self.total += other.total;
+        self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
 
@@ -70,6 +74,11 @@ impl Histogram {
     #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.total
+    }
+
+    /// The smallest sample (exact), `None` without samples.
+    pub fn min(&self) -> Option<u64> {
+        (self.total > 0).then_some(self.min)
     }
 
     /// The `q`-quantile (0..=1) in nanoseconds, `None` without samples.
@@ -123,5 +132,7 @@ mod tests {
         g.merge(&h);
         assert_eq!(g.len(), 1001);
         assert_eq!(g.quantile(0.0), Some(5));
+        assert_eq!((g.min(), h.min()), (Some(5), Some(1000)));
+        assert_eq!(Histogram::default().min(), None);
     }
 }

@@ -12,10 +12,12 @@
 //! has that many and reports loss against it). Only interface names are needed: no `ip`, no
 //! sysfs. The receiver prints `pktgen: ready` on stderr once its ports are bound.
 
-mod latency;
+pub(crate) mod latency;
 mod report;
 mod template;
 mod workers;
+
+pub(crate) use report::Report;
 
 use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -93,9 +95,34 @@ pub struct PktgenArgs {
     /// processes use different cores.
     #[arg(long, default_value_t = 0)]
     first_core: usize,
+    /// Network namespace (a path such as `/run/netns/NAME`) the transmit threads enter before
+    /// opening their ports, so one process can send in one namespace and receive in another.
+    #[arg(long)]
+    tx_netns: Option<std::path::PathBuf>,
+    /// Network namespace the receive threads enter before opening their ports.
+    #[arg(long)]
+    rx_netns: Option<std::path::PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
+}
+
+/// `pktgen`'s options parsed from an argument list (without the program and subcommand
+/// names), for the harnesses that drive it in-process.
+pub(crate) fn parse_args<S: AsRef<str>>(args: &[S]) -> anyhow::Result<PktgenArgs> {
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        a: PktgenArgs,
+    }
+    use clap::Parser as _;
+    let argv = std::iter::once("pktgen").chain(args.iter().map(AsRef::as_ref));
+    Ok(Wrap::try_parse_from(argv)
+        .map_err(|e| anyhow::anyhow!("pktgen options: {e}"))?
+        .a)
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -138,6 +165,16 @@ fn flow_spec(a: &PktgenArgs) -> anyhow::Result<FlowSpec> {
 
 /// Run `pktgen` and print its report.
 pub fn run(a: &PktgenArgs) -> anyhow::Result<()> {
+    let report = measure(a)?;
+    match a.output {
+        Output::Json => println!("{}", serde_json::to_string(&report)?),
+        Output::Table => print_table(&report),
+    }
+    Ok(())
+}
+
+/// Send and/or receive as `a` says and return the report.
+pub(crate) fn measure(a: &PktgenArgs) -> anyhow::Result<Report> {
     if a.tx_dev.is_none() && a.rx_dev.is_none() {
         bail!("pktgen needs --tx-dev, --rx-dev or both");
     }
@@ -192,6 +229,7 @@ pub fn run(a: &PktgenArgs) -> anyhow::Result<()> {
                     ifname: dev.clone(),
                     queue: q as u32,
                     core: core(if a.tx_dev.is_some() { queues + q } else { q }),
+                    netns: a.rx_netns.clone(),
                 };
                 let (stop, ready) = (&stop_rx, ready_tx.clone());
                 rx_handles.push(s.spawn(move || workers::rx_loop(site, c, stop, ready)));
@@ -209,6 +247,7 @@ pub fn run(a: &PktgenArgs) -> anyhow::Result<()> {
                         ifname: dev.clone(),
                         queue: q as u32,
                         core: core(q),
+                        netns: a.tx_netns.clone(),
                     },
                     templates: templates.clone(),
                     sizes: sizes.len(),
@@ -233,7 +272,9 @@ pub fn run(a: &PktgenArgs) -> anyhow::Result<()> {
             stop_tx.store(true, Ordering::SeqCst);
             stop_rx.store(true, Ordering::SeqCst);
         } else {
-            eprintln!("pktgen: ready");
+            if !a.quiet {
+                eprintln!("pktgen: ready");
+            }
             go.store(true, Ordering::Release);
         }
         let elapsed = if outcome.is_ok() {
@@ -252,8 +293,12 @@ pub fn run(a: &PktgenArgs) -> anyhow::Result<()> {
         stop_rx.store(true, Ordering::SeqCst);
         let tx_sent = tx_handles
             .into_iter()
-            .map(|h| h.join().unwrap_or((0, 0)))
-            .fold((0, 0), |(p, c), (p1, c1)| (p + p1, c + c1));
+            .map(|h| h.join().unwrap_or_default())
+            .fold(workers::TxResult::default(), |a, b| workers::TxResult {
+                sent: a.sent + b.sent,
+                cpu_ns: a.cpu_ns + b.cpu_ns,
+                send_ns: a.send_ns.max(b.send_ns),
+            });
         let rx: Vec<RxResult> = rx_handles
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
@@ -262,12 +307,7 @@ pub fn run(a: &PktgenArgs) -> anyhow::Result<()> {
         Ok((tx_sent, rx, elapsed))
     })?;
 
-    let report = build_report(a, tx_sent, &tx_counters, &rx_results, elapsed);
-    match a.output {
-        Output::Json => println!("{}", serde_json::to_string(&report)?),
-        Output::Table => print_table(&report),
-    }
-    Ok(())
+    Ok(build_report(a, tx_sent, &tx_counters, &rx_results, elapsed))
 }
 
 fn wait_ready(rx: &mpsc::Receiver<Result<(), String>>, n: usize) -> anyhow::Result<()> {
@@ -302,7 +342,7 @@ fn drive(
 ) -> Duration {
     let start = Instant::now();
     let limit = Duration::from_secs_f64(a.duration);
-    let tty = std::io::stderr().is_terminal();
+    let tty = std::io::stderr().is_terminal() && !a.quiet;
     let (sending, receiving) = (a.tx_dev.is_some(), a.rx_dev.is_some());
     let mut next_print = Duration::from_secs(1);
     let (mut last_tx, mut last_rx) = (0u64, 0u64);
@@ -312,7 +352,7 @@ fn drive(
         let now = start.elapsed();
         let (tx, _) = total(txc);
         let (rx, _) = total(rxc);
-        if now >= next_print {
+        if now >= next_print && !a.quiet {
             let line = format!(
                 "[{:5.1}s] tx {:8.3} Mpps {:>12}   rx {:8.3} Mpps {:>12}",
                 now.as_secs_f64(),

@@ -10,40 +10,49 @@ use super::{PktgenArgs, total};
 
 /// The report (JSON keys are these field names).
 #[derive(Debug, Serialize)]
-pub(super) struct Report {
-    tx_packets: u64,
-    rx_packets: u64,
+pub(crate) struct Report {
+    pub(crate) tx_packets: u64,
+    pub(crate) rx_packets: u64,
     /// Sent − received; a receiver alone: expected (`--count`) − received, or sequence gaps.
-    loss: Option<u64>,
+    pub(crate) loss: Option<u64>,
     /// Received rate when receiving, else sent rate.
-    mpps: f64,
+    pub(crate) mpps: f64,
     /// Frame bits (FCS included, preamble and gap not) per second, same side as `mpps`.
-    gbps: f64,
-    tx_mpps: f64,
-    rx_mpps: f64,
-    p50_us: Option<f64>,
-    p99_us: Option<f64>,
-    p999_us: Option<f64>,
-    out_of_order: u64,
+    pub(crate) gbps: f64,
+    pub(crate) tx_mpps: f64,
+    /// Sent rate over the sending window only (start to last submission, without the drain
+    /// and the receiver's linger): the rate the generator actually offered.
+    pub(crate) tx_send_mpps: f64,
+    pub(crate) rx_mpps: f64,
+    /// Smallest one-way latency seen.
+    pub(crate) min_us: Option<f64>,
+    /// Latency distribution: `(fraction, µs)` at every percent, then 99.9 % (not printed).
+    #[serde(skip)]
+    pub(crate) cdf_us: Vec<(f64, f64)>,
+    pub(crate) p50_us: Option<f64>,
+    pub(crate) p99_us: Option<f64>,
+    pub(crate) p999_us: Option<f64>,
+    pub(crate) out_of_order: u64,
     /// Frames the kernel dropped before the receiving socket (`XDP_STATISTICS`).
-    rx_kernel_dropped: u64,
+    pub(crate) rx_kernel_dropped: u64,
     /// CPU time the transmit threads got (user + system, including the kernel's copy-mode
     /// transmit path run in their syscalls).
-    tx_cpu_s: f64,
+    pub(crate) tx_cpu_s: f64,
     /// `tx_packets / tx_cpu_s`: the sender's rate per fully used core.
-    tx_mpps_per_core: f64,
+    pub(crate) tx_mpps_per_core: f64,
     /// CPU time of the receive threads (they busy-poll, so this includes idle polling).
-    rx_cpu_s: f64,
-    duration_s: f64,
+    pub(crate) rx_cpu_s: f64,
+    pub(crate) duration_s: f64,
 }
 
 pub(super) fn build_report(
     a: &PktgenArgs,
-    (tx_sent, tx_cpu_ns): (u64, u64),
+    tx: super::workers::TxResult,
     txc: &[Counters],
     rx: &[RxResult],
     elapsed: Duration,
 ) -> Report {
+    let (tx_sent, tx_cpu_ns) = (tx.sent, tx.cpu_ns);
     let (_, tx_bytes) = total(txc);
     let mut lat = Histogram::default();
     let (mut rx_packets, mut rx_bytes, mut gaps, mut ooo, mut kdrop, mut rx_cpu) =
@@ -99,7 +108,20 @@ pub(super) fn build_report(
         mpps: per_s(pk) / 1e6,
         gbps: per_s((by + 4 * pk) * 8) / 1e9,
         tx_mpps: per_s(tx_sent) / 1e6,
+        tx_send_mpps: if tx.send_ns > 0 {
+            tx_sent as f64 / (tx.send_ns as f64 / 1e9) / 1e6
+        } else {
+            0.0
+        },
         rx_mpps: per_s(rx_packets) / 1e6,
+        min_us: lat
+            .min()
+            .map(|ns| (ns as f64 / 1e3 * 100.0).round() / 100.0),
+        cdf_us: (1..=99)
+            .map(|p| f64::from(p) / 100.0)
+            .chain([0.999])
+            .filter_map(|q| lat.quantile(q).map(|ns| (q, ns as f64 / 1e3)))
+            .collect(),
         p50_us: us(0.5),
         p99_us: us(0.99),
         p999_us: us(0.999),

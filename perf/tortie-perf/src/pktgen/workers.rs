@@ -49,9 +49,19 @@ pub struct PortSite {
     pub queue: u32,
     /// CPU to pin to, if any.
     pub core: Option<core_affinity::CoreId>,
+    /// Network namespace this thread enters before opening the port (the interface name is
+    /// resolved there).
+    pub netns: Option<std::path::PathBuf>,
 }
 
 fn open(site: &PortSite, fill_target: u32) -> anyhow::Result<(Umem, FramePool, Port)> {
+    if let Some(ns) = &site.netns {
+        // A network namespace is per thread: only this worker moves.
+        let f = std::fs::File::open(ns)
+            .map_err(|e| anyhow::anyhow!("opening network namespace {}: {e}", ns.display()))?;
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| anyhow::anyhow!("entering network namespace {}: {e}", ns.display()))?;
+    }
     if let Some(core) = site.core {
         // Best effort: a failed pin only costs speed.
         let _ = core_affinity::set_for_current(core);
@@ -69,7 +79,20 @@ fn open(site: &PortSite, fill_target: u32) -> anyhow::Result<(Umem, FramePool, P
     // the next queues; concurrent first binds race, so ports open one at a time.
     static OPEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _serial = OPEN.lock().unwrap_or_else(|p| p.into_inner());
-    let port = Port::open(&umem, &site.ifname, site.queue, &cfg, &mut pool)?;
+    // A socket closed a moment ago on the same queue (the previous trial of a harness) is
+    // released by the kernel asynchronously, and the queue reads busy until then: retry for a
+    // bounded while (20 tries, 2 s in all) before giving up.
+    let mut tries = 0;
+    let port = loop {
+        match Port::open(&umem, &site.ifname, site.queue, &cfg, &mut pool) {
+            Ok(p) => break p,
+            Err(e) if tries >= 19 => return Err(e.into()),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
     Ok((umem, pool, port))
 }
 
@@ -94,15 +117,25 @@ pub struct TxJob {
     pub rate: u64,
 }
 
-/// Send, once `go` is set, until `count` packets are out or `stop` is set; returns packets
-/// sent and the thread's CPU time (ns) from `go` to the end of the drain.
+/// What a transmit worker did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TxResult {
+    /// Packets sent.
+    pub sent: u64,
+    /// The thread's CPU time (ns) from `go` to the end of the drain.
+    pub cpu_ns: u64,
+    /// Time spent sending (ns), from `go` to the last submission, before the drain.
+    pub send_ns: u64,
+}
+
+/// Send, once `go` is set, until `count` packets are out or `stop` is set.
 pub fn tx_loop(
     job: TxJob,
     counters: &Counters,
     go: &AtomicBool,
     stop: &AtomicBool,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
-) -> (u64, u64) {
+) -> TxResult {
     let (umem, mut pool, mut port) = match open(&job.site, 0) {
         Ok(x) => {
             let _ = ready.send(Ok(()));
@@ -113,20 +146,20 @@ pub fn tx_loop(
                 "tx {} queue {}: {e:#}",
                 job.site.ifname, job.site.queue
             )));
-            return (0, 0);
+            return TxResult::default();
         }
     };
     // Send only once every port (receivers included) is bound; `stop` ends the wait.
     while !go.load(Ordering::Acquire) {
         if stop.load(Ordering::Relaxed) {
-            return (0, 0);
+            return TxResult::default();
         }
         std::thread::sleep(Duration::from_millis(1));
     }
     let cpu0 = thread_cpu_ns();
     let my_flows: Vec<usize> = (job.first_flow..job.flows).step_by(job.stride).collect();
     if my_flows.is_empty() {
-        return (0, 0);
+        return TxResult::default();
     }
     let mut seqs = vec![0u32; my_flows.len()];
     let mut batch = DescBatch::with_capacity(BATCH);
@@ -176,6 +209,7 @@ pub fn tx_loop(
         counters.packets.store(sent, Ordering::Relaxed);
         counters.bytes.store(bytes, Ordering::Relaxed);
     }
+    let send_ns = start.elapsed().as_nanos() as u64;
     // Drain: frames still in the TX ring are in flight; kick until the kernel has them all.
     batch.free_all(&mut pool);
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -185,7 +219,11 @@ pub fn tx_loop(
             std::thread::sleep(Duration::from_micros(50));
         }
     }
-    (sent, thread_cpu_ns().saturating_sub(cpu0))
+    TxResult {
+        sent,
+        cpu_ns: thread_cpu_ns().saturating_sub(cpu0),
+        send_ns,
+    }
 }
 
 /// Per-flow receive state: loss is the gap between the highest sequence seen and the packets
