@@ -43,74 +43,221 @@ fn is_echo(p: &Parsed) -> bool {
     }
 }
 
+/// The checksum changes a rewrite has made so far: sums of `~old + new` over every changed
+/// 16-bit word (RFC 1624 section 3, equation 3), applied to each checksum field once at the
+/// end instead of once per changed field.
+#[derive(Default)]
+struct Deltas {
+    /// For the IPv4 header checksum (addresses).
+    ip: Option<u32>,
+    /// For the transport checksum (addresses when the pseudo-header is covered, ports).
+    l4: Option<u32>,
+}
+
+impl Deltas {
+    #[inline]
+    fn add(acc: &mut Option<u32>, old: u16, new: u16) {
+        *acc = Some(acc.unwrap_or(0) + diff16(old, new));
+    }
+
+    #[inline]
+    fn add32(acc: &mut Option<u32>, old: u32, new: u32) {
+        Self::add(acc, (old >> 16) as u16, (new >> 16) as u16);
+        Self::add(acc, old as u16, new as u16);
+    }
+
+    fn add128(acc: &mut Option<u32>, old: u128, new: u128) {
+        for i in 0..8 {
+            let shift = 112 - 16 * i;
+            Self::add(acc, (old >> shift) as u16, (new >> shift) as u16);
+        }
+    }
+}
+
+/// Writes address `new` (a [`FlowKey`]'s 16 stored bytes, IPv4 in the first four) over
+/// `old` at its IPv4 (`v4_at`) or IPv6 (`v6_at`) header offset and records the checksum
+/// changes; `pseudo` when the transport checksum covers it. Mixed families change nothing.
+#[inline]
+fn nat_address(
+    data: &mut [u8],
+    l3: usize,
+    (old, new, new_v6): (IpAddr, &[u8; 16], bool),
+    (v4_at, v6_at): (usize, usize),
+    pseudo: bool,
+    d: &mut Deltas,
+) {
+    match old {
+        IpAddr::V4(o) if !new_v6 => {
+            let o = u32::from(o);
+            let n = u32::from_be_bytes([new[0], new[1], new[2], new[3]]);
+            if o != n {
+                data[l3 + v4_at..l3 + v4_at + 4].copy_from_slice(&n.to_be_bytes());
+                Deltas::add32(&mut d.ip, o, n);
+                if pseudo {
+                    Deltas::add32(&mut d.l4, o, n);
+                }
+            }
+        }
+        IpAddr::V6(o) if new_v6 => {
+            let o = u128::from(o);
+            let n = u128::from_be_bytes(*new);
+            if o != n {
+                data[l3 + v6_at..l3 + v6_at + 16].copy_from_slice(new);
+                if pseudo {
+                    Deltas::add128(&mut d.l4, o, n);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `~old + new`: one changed 16-bit word's contribution to a checksum update.
+#[inline]
+fn diff16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// [`diff16`] over both halves of a 32-bit value (an IPv4 address).
+#[inline]
+fn diff32(old: u32, new: u32) -> u32 {
+    diff16((old >> 16) as u16, (new >> 16) as u16) + diff16(old as u16, new as u16)
+}
+
+/// [`apply_nat`] for IPv4 TCP and UDP (not a later fragment), the SNAT and DNAT common
+/// case, in straight-line code: the transport checksum covers the addresses through the
+/// pseudo-header, so it takes the address differences and the port differences.
+#[inline]
+fn nat_v4_ports(data: &mut [u8], p: &Parsed, (old_src, old_dst): (u32, u32), to: &FlowKey) {
+    let l3 = usize::from(p.l3_offset);
+    let l4 = usize::from(p.l4_offset);
+    let (s, d) = (to.src_octets(), to.dst_octets());
+    let new_src = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
+    let new_dst = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+    let (mut ip_delta, mut ip_changed) = (0u32, false);
+    if old_src != new_src {
+        data[l3 + 12..l3 + 16].copy_from_slice(&new_src.to_be_bytes());
+        ip_delta += diff32(old_src, new_src);
+        ip_changed = true;
+    }
+    if old_dst != new_dst {
+        data[l3 + 16..l3 + 20].copy_from_slice(&new_dst.to_be_bytes());
+        ip_delta += diff32(old_dst, new_dst);
+        ip_changed = true;
+    }
+    let (mut l4_delta, mut l4_changed) = (ip_delta, ip_changed);
+    for (old, new, at) in [
+        (p.src_port, to.src_port(), 0),
+        (p.dst_port, to.dst_port(), 2),
+    ] {
+        if old != new {
+            write16(data, l4 + at, new);
+            l4_delta += diff16(old, new);
+            l4_changed = true;
+        }
+    }
+    if ip_changed {
+        let hc = read16(data, l3 + 10);
+        write16(data, l3 + 10, checksum::finish(u32::from(!hc) + ip_delta));
+    }
+    if l4_changed {
+        let udp = p.proto == proto::UDP;
+        let at = l4
+            + if udp {
+                UDP_CHECKSUM_OFFSET
+            } else {
+                TCP_CHECKSUM_OFFSET
+            };
+        let old = read16(data, at);
+        // An IPv4 UDP checksum of zero means "none" (RFC 768) and stays zero.
+        if !(udp && old == 0) {
+            let mut new = checksum::finish(u32::from(!old) + l4_delta);
+            if udp && new == 0 {
+                new = 0xffff;
+            }
+            write16(data, at, new);
+        }
+    }
+}
+
 /// Rewrites the packet's addresses and ports (or echo identifier) to `to`, patching the IPv4
 /// header checksum and the transport checksum incrementally. `data` is the whole frame.
+///
+/// Every changed word's difference is summed first and each checksum field is read, folded
+/// and written once (RFC 1624's equation 3 over the sum of the changes, which equals
+/// applying it field by field). An IPv4 UDP checksum of zero means "none" (RFC 768) and
+/// stays zero; a computed UDP checksum of zero is sent as 0xffff.
 pub fn apply_nat(data: &mut [u8], p: &Parsed, to: &FlowKey) {
+    if let (IpAddr::V4(src), IpAddr::V4(dst), false, proto::TCP | proto::UDP, false) = (
+        p.src,
+        p.dst,
+        to.is_ipv6(),
+        p.proto,
+        p.fragment == Fragment::Later,
+    ) {
+        nat_v4_ports(data, p, (u32::from(src), u32::from(dst)), to);
+        return;
+    }
     let l3 = usize::from(p.l3_offset);
     let l4 = usize::from(p.l4_offset);
     let l4sum = l4_checksum(p);
-    // An IPv4 UDP checksum of zero means "none" (RFC 768) and stays zero.
-    let udp_none = p.proto == proto::UDP
-        && !p.is_ipv6()
-        && l4sum.is_some()
-        && read16(data, l4 + UDP_CHECKSUM_OFFSET) == 0;
-    let fix_l4 = |data: &mut [u8], f: &dyn Fn(u16) -> u16, pseudo: bool| {
-        if let Some((off, covers_pseudo)) = l4sum
-            && (covers_pseudo || !pseudo)
-            && !udp_none
-        {
-            let old = read16(data, l4 + off);
-            let mut new = f(old);
-            if p.proto == proto::UDP && new == 0 {
+    let pseudo = matches!(l4sum, Some((_, true)));
+    let mut d = Deltas::default();
+    let v6 = to.is_ipv6();
+    nat_address(
+        data,
+        l3,
+        (p.src, to.src_octets(), v6),
+        (12, 8),
+        pseudo,
+        &mut d,
+    );
+    nat_address(
+        data,
+        l3,
+        (p.dst, to.dst_octets(), v6),
+        (16, 24),
+        pseudo,
+        &mut d,
+    );
+    if p.fragment != Fragment::Later {
+        if is_echo(p) {
+            // The echo identifier stands in for both ports.
+            let new_id = if to.src_port() != p.src_port {
+                to.src_port()
+            } else {
+                to.dst_port()
+            };
+            let old_id = read16(data, l4 + 4);
+            if new_id != old_id {
+                write16(data, l4 + 4, new_id);
+                Deltas::add(&mut d.l4, old_id, new_id);
+            }
+        } else if matches!(p.proto, proto::TCP | proto::UDP) {
+            for (old, new, at) in [
+                (p.src_port, to.src_port(), 0),
+                (p.dst_port, to.dst_port(), 2),
+            ] {
+                if old != new {
+                    write16(data, l4 + at, new);
+                    Deltas::add(&mut d.l4, old, new);
+                }
+            }
+        }
+    }
+    if let Some(delta) = d.ip {
+        let hc = read16(data, l3 + 10);
+        write16(data, l3 + 10, checksum::finish(u32::from(!hc) + delta));
+    }
+    if let (Some(delta), Some((off, _))) = (d.l4, l4sum) {
+        let old = read16(data, l4 + off);
+        let udp = p.proto == proto::UDP;
+        if !(udp && !p.is_ipv6() && old == 0) {
+            let mut new = checksum::finish(u32::from(!old) + delta);
+            if udp && new == 0 {
                 new = 0xffff;
             }
             write16(data, l4 + off, new);
-        }
-    };
-    for (old, new, v4_at, v6_at) in [(p.src, to.src_ip(), 12, 8), (p.dst, to.dst_ip(), 16, 24)] {
-        if old == new {
-            continue;
-        }
-        match (old, new) {
-            (IpAddr::V4(o), IpAddr::V4(n)) => {
-                let (o, n) = (u32::from(o), u32::from(n));
-                data[l3 + v4_at..l3 + v4_at + 4].copy_from_slice(&n.to_be_bytes());
-                let hc = read16(data, l3 + 10);
-                write16(data, l3 + 10, checksum::update32(hc, o, n));
-                fix_l4(data, &|c| checksum::update32(c, o, n), true);
-            }
-            (IpAddr::V6(o), IpAddr::V6(n)) => {
-                let (o, n) = (u128::from(o), u128::from(n));
-                data[l3 + v6_at..l3 + v6_at + 16].copy_from_slice(&n.to_be_bytes());
-                fix_l4(data, &|c| checksum::update128(c, o, n), true);
-            }
-            _ => {}
-        }
-    }
-    if p.fragment == Fragment::Later {
-        return;
-    }
-    if is_echo(p) {
-        // The echo identifier stands in for both ports.
-        let new_id = if to.src_port() != p.src_port {
-            to.src_port()
-        } else {
-            to.dst_port()
-        };
-        let old_id = read16(data, l4 + 4);
-        if new_id != old_id {
-            write16(data, l4 + 4, new_id);
-            fix_l4(data, &|c| checksum::update16(c, old_id, new_id), false);
-        }
-    } else if matches!(p.proto, proto::TCP | proto::UDP) {
-        for (old, new, at) in [
-            (p.src_port, to.src_port(), 0),
-            (p.dst_port, to.dst_port(), 2),
-        ] {
-            if old != new {
-                write16(data, l4 + at, new);
-                fix_l4(data, &|c| checksum::update16(c, old, new), false);
-            }
         }
     }
 }
@@ -130,6 +277,9 @@ pub fn set_macs(data: &mut [u8], dst: [u8; 6], src: [u8; 6]) {
     data[..6].copy_from_slice(&dst);
     data[6..12].copy_from_slice(&src);
 }
+
+/// Length of an untagged Ethernet header.
+const ETHERNET_LEN: usize = 14;
 
 /// Length of the outer IPv4 header IP-in-IP adds.
 pub const ENCAP_LEN: usize = ipv4::MIN_HEADER_LEN;
@@ -156,7 +306,14 @@ pub fn encap(
         read16(buf, inner + 4),
         buf[inner + 6] & 0x40 != 0,
     );
-    buf.copy_within(offset..offset + l3, new_offset);
+    if l3 == ETHERNET_LEN {
+        // The usual untagged header: a fixed-size copy, not a `memmove` call.
+        let mut eth = [0u8; ETHERNET_LEN];
+        eth.copy_from_slice(&buf[offset..offset + ETHERNET_LEN]);
+        buf[new_offset..new_offset + ETHERNET_LEN].copy_from_slice(&eth);
+    } else {
+        buf.copy_within(offset..offset + l3, new_offset);
+    }
     let repr = Ipv4Repr {
         src: src.octets(),
         dst: dst.octets(),

@@ -645,3 +645,79 @@ fn icmp_error_about_a_snat_flow_is_translated_back() {
     assert_eq!(h4.header_checksum, h4.calc_header_checksum());
     assert_eq!(&o.bytes[42 + 20..42 + 24], &[0x9c, 0x40, 0, 53]);
 }
+
+/// The route node reuses the previous packet's lookup for the same destination and the
+/// driver walks each node's packets in batch order: a batch that interleaves destinations
+/// (local, remote node, outside, blackhole, IPv6) must route every packet on its own, and
+/// the TX queues must keep the batch's order.
+#[test]
+fn interleaved_destinations_in_one_batch_route_independently() {
+    let mut h = Harness::standard();
+    let dsts = [
+        B,
+        B,
+        OUTSIDE,
+        B,
+        REMOTE_SAME_SUBNET,
+        REMOTE_SAME_SUBNET,
+        BLACKHOLED,
+        B,
+    ];
+    let mut frames: Vec<(u32, Vec<u8>)> = dsts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (IF_A, tcp4(MAC_A, A, *d, 40000 + i as u16, 80, "S", 64)))
+        .collect();
+    frames.insert(3, (IF_A, tcp6(MAC_A, A6, B6, 40100, 80, "S", 64)));
+    let out = h.send(&frames);
+    let got: Vec<Option<u32>> = out.iter().map(Out::tx_if).collect();
+    assert_eq!(
+        got,
+        vec![
+            Some(IF_B),
+            Some(IF_B),
+            Some(UPLINK),
+            Some(IF_B),
+            Some(IF_B),
+            Some(UPLINK),
+            Some(UPLINK),
+            None,
+            Some(IF_B),
+        ]
+    );
+    assert_eq!(drop_of(&out[7]), DropReason::Blackhole);
+    // Destination MACs follow each packet's own route.
+    assert_eq!(&out[2].bytes[..6], &GATEWAY_MAC);
+    assert_eq!(&out[5].bytes[..6], &NODE2_MAC);
+    assert_eq!(&out[6].bytes[..6], &NODE2_MAC);
+    assert_eq!(&out[4].bytes[..6], &MAC_B);
+    // Queued in batch order.
+    assert_eq!(h.out.for_interface(IF_B), &[0, 1, 3, 4, 8]);
+    assert_eq!(h.out.for_interface(UPLINK), &[2, 5, 6]);
+}
+
+/// Batches longer than one 64-packet word of the driver's per-node sets: every packet keeps
+/// its own fate across word boundaries, and a full batch of 256 is handled in one call.
+#[test]
+fn long_batches_cross_the_driver_word_boundaries() {
+    let mut h = Harness::standard();
+    for len in [63usize, 64, 65, 200, 256] {
+        let frames: Vec<(u32, Vec<u8>)> = (0..len)
+            .map(|i| {
+                // Every third packet claims a source A does not own.
+                let src = if i % 3 == 0 { OUTSIDE } else { A };
+                (IF_A, udp4(MAC_A, src, B, 1000 + i as u16, 53, &[0; 4]))
+            })
+            .collect();
+        let out = h.send(&frames);
+        for (i, o) in out.iter().enumerate() {
+            if i % 3 == 0 {
+                assert_eq!(drop_of(o), DropReason::Spoofed, "len {len} packet {i}");
+            } else {
+                assert_eq!(o.tx_if(), Some(IF_B), "len {len} packet {i}");
+            }
+        }
+        let expect: Vec<u16> = (0..len as u16).filter(|i| i % 3 != 0).collect();
+        assert_eq!(h.out.for_interface(IF_B), expect.as_slice(), "len {len}");
+    }
+}

@@ -128,12 +128,27 @@ impl FlowKey {
         self.family == FAMILY_V6
     }
 
+    /// The source address as stored: 16 bytes, an IPv4 address in the first four (the rest
+    /// zero). Lets a hot path compare and copy addresses without building an `IpAddr`.
+    #[inline]
+    pub fn src_octets(&self) -> &[u8; 16] {
+        &self.src
+    }
+
+    /// The destination address as stored (see [`FlowKey::src_octets`]).
+    #[inline]
+    pub fn dst_octets(&self) -> &[u8; 16] {
+        &self.dst
+    }
+
     /// The source address.
+    #[inline]
     pub fn src_ip(&self) -> IpAddr {
         self.addr(&self.src)
     }
 
     /// The destination address.
+    #[inline]
     pub fn dst_ip(&self) -> IpAddr {
         self.addr(&self.dst)
     }
@@ -172,6 +187,7 @@ impl FlowKey {
             || (self.family == FAMILY_V6 && self.proto == proto::ICMPV6)
     }
 
+    #[inline]
     fn addr(&self, raw: &[u8; 16]) -> IpAddr {
         if self.family == FAMILY_V6 {
             IpAddr::V6(Ipv6Addr::from(*raw))

@@ -30,8 +30,28 @@ pub fn finish(mut acc: u32) -> u16 {
 }
 
 /// The checksum of `data` alone.
+///
+/// Sums 64 bits at a time: each 8-byte chunk adds its two big-endian 32-bit halves to a
+/// 64-bit accumulator, and the end-around-carry fold at the end reduces it to 16 bits. The
+/// result equals `finish(sum(0, data))` (2^16 is 1 modulo 0xffff, so 32-bit words sum to the
+/// same one's-complement value as their 16-bit halves, and a sum is zero only when every
+/// byte is), for a quarter of the additions: the IPv4 header check on every received packet
+/// runs this.
 pub fn checksum(data: &[u8]) -> u16 {
-    finish(sum(0, data))
+    let mut chunks = data.chunks_exact(8);
+    let mut acc: u64 = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_be_bytes(word);
+        // Each half is below 2^32: 2^31 chunks (16 GiB) could not overflow the accumulator.
+        acc += (w >> 32) + (w & 0xffff_ffff);
+    }
+    acc += u64::from(sum(0, chunks.remainder()));
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
 }
 
 /// Updates checksum `old_sum` after a 16-bit word of the covered data changed from `old` to
@@ -94,6 +114,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn wide_checksum_matches_word_sum(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert_eq!(checksum(&data), finish(sum(0, &data)));
+        }
+
+        #[test]
+        fn wide_checksum_matches_on_extreme_bytes(len in 0usize..200, fill in prop_oneof![Just(0u8), Just(0xffu8)]) {
+            let data = vec![fill; len];
+            prop_assert_eq!(checksum(&data), finish(sum(0, &data)));
+        }
+
         #[test]
         fn incremental_16_matches_full(mut data in proptest::collection::vec(any::<u8>(), 2..64), idx in 0usize..31, new in any::<u16>()) {
             let idx = (idx * 2) % (data.len() & !1);

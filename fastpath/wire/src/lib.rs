@@ -29,4 +29,4 @@ pub mod l4;
 pub mod parse;
 
 pub use error::WireError;
-pub use parse::{Embedded, Fragment, L3, Parsed, parse_frame};
+pub use parse::{Embedded, Fragment, L3, Parsed, parse_frame, parse_frame_into};

@@ -140,10 +140,20 @@ pub const MAX_FRAME_LEN: usize = 65_535;
 
 /// Decodes `frame` (starting at the Ethernet header).
 pub fn parse_frame(frame: &[u8]) -> Result<Parsed, WireError> {
+    let mut p = Parsed::empty(0, None, 0);
+    parse_frame_into(frame, &mut p)?;
+    Ok(p)
+}
+
+/// Decodes `frame` like [`parse_frame`], writing the summary into `p` in place: a caller
+/// that keeps the summary in per-packet metadata saves copying it out and in again. On
+/// error `p` holds unspecified (but valid) contents.
+#[inline]
+pub fn parse_frame_into(frame: &[u8], p: &mut Parsed) -> Result<(), WireError> {
     let frame = &frame[..frame.len().min(MAX_FRAME_LEN)];
     let eth = EthernetFrame::new_checked(frame)?;
     let l3_offset = eth.payload_offset();
-    let mut p = Parsed::empty(eth.ethertype(), eth.vlan(), l3_offset);
+    *p = Parsed::empty(eth.ethertype(), eth.vlan(), l3_offset);
     match eth.ethertype() {
         ethertype::ARP => {
             let arp = ArpPacket::new_checked(eth.payload())?;
@@ -152,11 +162,11 @@ pub fn parse_frame(frame: &[u8]) -> Result<Parsed, WireError> {
             p.dst = IpAddr::V4(Ipv4Addr::from(arp.target_ip()));
             p.arp_op = arp.op();
         }
-        ethertype::IPV4 => parse_ipv4(eth.payload(), l3_offset, &mut p)?,
-        ethertype::IPV6 => parse_ipv6(eth.payload(), l3_offset, &mut p)?,
+        ethertype::IPV4 => parse_ipv4(eth.payload(), l3_offset, p)?,
+        ethertype::IPV6 => parse_ipv6(eth.payload(), l3_offset, p)?,
         _ => {}
     }
-    Ok(p)
+    Ok(())
 }
 
 fn parse_ipv4(bytes: &[u8], l3_offset: usize, p: &mut Parsed) -> Result<(), WireError> {

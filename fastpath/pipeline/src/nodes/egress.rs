@@ -51,16 +51,16 @@ impl Pipeline {
     /// **rewrite**: NAT (addresses, ports or echo identifier) with incremental checksum
     /// updates, TTL / hop-limit decrement, MACs. Next: ipip-encap, tx.
     pub(crate) fn node_rewrite(&mut self, f: &mut Frame<'_>, m: &mut Meta) -> Step {
-        let p = m.p;
+        let p = &m.p;
         let data = f.data_mut();
         if let Some(x) = m.xlate {
-            rewrite::apply_nat(data, &p, &x);
+            rewrite::apply_nat(data, p, &x);
             self.note(m, NodeKind::Rewrite, Event::Nat);
         } else if let Some((src, dst, quoted)) = m.error_xlate {
-            rewrite::translate_icmp_error(data, &p, src, dst, &quoted);
+            rewrite::translate_icmp_error(data, p, src, dst, &quoted);
             self.note(m, NodeKind::Rewrite, Event::Nat);
         }
-        rewrite::decrement_ttl(data, &p);
+        rewrite::decrement_ttl(data, p);
         rewrite::set_macs(data, m.dst_mac, m.src_mac);
         if m.encap_to.is_some() {
             return Step::Next(NodeKind::Encap);

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use tortie_abi::EndpointKind;
 use tortie_wire::l4::{icmpv6, proto};
-use tortie_wire::{L3, parse_frame};
+use tortie_wire::{L3, parse_frame, parse_frame_into};
 
 use crate::drop::DropReason;
 use crate::frame::Frame;
@@ -25,11 +25,10 @@ impl Pipeline {
     /// Next: neighbor (ARP, ND), ipip-decap (IP-in-IP on the uplink), ip-check.
     pub(crate) fn node_parse(&mut self, f: &mut Frame<'_>, m: &mut Meta) -> Step {
         self.counters.rx(f.rx_if(), f.len());
-        let p = match parse_frame(f.data()) {
-            Ok(p) => p,
-            Err(e) => return Step::Drop(e.into()),
-        };
-        m.p = p;
+        if let Err(e) = parse_frame_into(f.data(), &mut m.p) {
+            return Step::Drop(e.into());
+        }
+        let p = &m.p;
         let g = &self.generation;
         m.rx_ep = g.endpoint_on(f.rx_if()).unwrap_or(NO_EP);
         let s = &g.settings;
@@ -38,7 +37,7 @@ impl Pipeline {
         }
         match p.l3 {
             L3::Arp => Step::Next(NodeKind::Neighbor),
-            L3::Ipv6 if is_nd(&p) => Step::Next(NodeKind::Neighbor),
+            L3::Ipv6 if is_nd(p) => Step::Next(NodeKind::Neighbor),
             L3::Ipv4 if p.proto == proto::IPIP && f.rx_if() == s.uplink_if => {
                 Step::Next(NodeKind::Decap)
             }
@@ -121,7 +120,7 @@ impl Pipeline {
     /// addresses), TTL / hop limit with ICMP time exceeded. Next: untracked-policy, tx (the
     /// ICMP error).
     pub(crate) fn node_ip_check(&mut self, f: &mut Frame<'_>, m: &mut Meta) -> Step {
-        let p = m.p;
+        let p = &m.p;
         let bad = match (p.src, p.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 s.is_multicast()
@@ -147,13 +146,13 @@ impl Pipeline {
         }
         let to_us = g.node_addr(p.is_ipv6()) == Some(p.dst);
         if p.ttl <= 1 && !to_us {
-            if !reply::may_send_error(&p) {
+            if !reply::may_send_error(p) {
                 return Step::Drop(DropReason::TtlExceeded);
             }
             let Some(src) = g.node_addr(p.is_ipv6()) else {
                 return Step::Drop(DropReason::NoNodeAddress);
             };
-            return match reply::icmp_error(f, &p, IcmpError::TimeExceeded, src) {
+            return match reply::icmp_error(f, p, IcmpError::TimeExceeded, src) {
                 Ok(()) => {
                     self.counters.icmp_errors += 1;
                     self.note(m, NodeKind::IpCheck, Event::Answered);

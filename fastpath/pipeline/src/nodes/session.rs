@@ -105,11 +105,11 @@ impl Pipeline {
     /// fragment follows its first fragment; a miss goes to policy.
     /// Next: pre-dnat (miss), route (hit).
     pub(crate) fn node_conntrack(&mut self, m: &mut Meta, now: u64) -> Step {
-        let p = m.p;
-        if p.fragment == Fragment::Later {
+        if m.p.fragment == Fragment::Later {
             return Step::Next(NodeKind::Fragment);
         }
-        if let Some(e) = p.embedded {
+        if let Some(e) = m.p.embedded {
+            let p = m.p;
             let Some(quoted) = FlowKey::new(e.src, e.dst, e.src_port, e.dst_port, e.proto) else {
                 return Step::Drop(DropReason::IcmpErrorUnrelated);
             };
@@ -149,7 +149,7 @@ impl Pipeline {
             );
             return Step::Next(NodeKind::Route);
         }
-        let Some(key) = m.key.or_else(|| flow_key(&p)) else {
+        let Some(key) = m.key.or_else(|| flow_key(&m.p)) else {
             return Step::Drop(DropReason::BadAddress);
         };
         m.key = Some(key);
@@ -158,8 +158,9 @@ impl Pipeline {
             None => self.ct.lookup(&key),
         };
         if let Some(r) = found {
-            match self.ct.track(r, now, TcpFlags(p.tcp_flags)) {
+            match self.ct.track(r, now, TcpFlags(m.p.tcp_flags)) {
                 Tracked::Valid | Tracked::Ignored => {
+                    let p = &m.p;
                     if p.fragment == Fragment::First {
                         self.frags
                             .record(p.src, p.dst, p.proto, p.frag_ident, r, now);
@@ -243,9 +244,21 @@ impl Pipeline {
     /// **route**: longest-prefix match on the destination after NAT; picks the interface
     /// and MACs. Next: policy (new flow), mtu (established or untracked), tx (to the host).
     pub(crate) fn node_route(&mut self, m: &mut Meta) -> Step {
+        let dst = m.route_dst();
         let g = &self.generation;
         let s = &g.settings;
-        let Some(target) = g.route(m.route_dst()) else {
+        // Packets of a batch often share a destination (a burst of one flow, many flows to
+        // one service): the previous lookup's answer is reused for the same address. The
+        // memo is cleared at the start of every batch, so it never outlives the generation.
+        let found = match self.route_memo {
+            Some((memo_dst, memo_target)) if memo_dst == dst => memo_target,
+            _ => {
+                let found = g.route(dst);
+                self.route_memo = Some((dst, found));
+                found
+            }
+        };
+        let Some(target) = found else {
             return Step::Drop(DropReason::NoRoute);
         };
         m.target = target;

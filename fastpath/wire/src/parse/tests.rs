@@ -221,6 +221,25 @@ proptest! {
         let _ = parse_frame(&bytes);
     }
 
+    /// Decoding in place over a summary left by an earlier, different frame gives exactly
+    /// what decoding afresh gives: nothing of the earlier frame survives.
+    #[test]
+    fn decoding_in_place_matches_decoding_afresh(
+        (first, _, _, _) in arb_frame(),
+        (second, _, _, _) in arb_frame(),
+        cut in any::<usize>(),
+    ) {
+        let mut p = parse_frame(&first).unwrap();
+        let second = &second[..second.len() - cut % 8.min(second.len())];
+        match parse_frame(second) {
+            Ok(want) => {
+                prop_assert!(parse_frame_into(second, &mut p).is_ok());
+                prop_assert_eq!(p, want);
+            }
+            Err(e) => prop_assert_eq!(parse_frame_into(second, &mut p), Err(e)),
+        }
+    }
+
     /// Mutating a byte of a valid frame, or cutting it short, never panics.
     #[test]
     fn mutations_never_panic((f, _, _, _) in arb_frame(), idx in any::<usize>(), val in any::<u8>()) {
