@@ -1,112 +1,116 @@
 //! `cargo xtask demo`: the README's main command.
 //!
-//! A Tortie session on the embedded SQLite datastore:
-//! 1. resources: `tortiectl` applies Calico manifests (a tier, a pool, policies, a network set, a
-//!    host endpoint), shows them, and rejects a file with a mistake as a whole;
-//! 2. workloads (as root): a node made of a network namespace, two workloads attached to it by
-//!    the `tortie` CNI plugin with addresses from the pool, their WorkloadEndpoints, a TCP
-//!    connection between them, and their removal with the addresses released.
-//!
-//! Everything lives in a temporary directory and in namespaces named `tortie-demo-*`, removed at
-//! the end even when a step fails.
+//! Brings up the lab (three nodes on two segments, tortie-control and tortie-fastpath in each),
+//! attaches four workloads in two Kubernetes-style namespaces with the `tortie` CNI plugin,
+//! shows a connectivity matrix made of real TCP connections, applies a default-deny policy and
+//! one allow rule with `tortiectl`, shows the matrix again beside `tortiectl policy explain`,
+//! and takes the lab down (also after a failure or a Ctrl-C).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::packages;
+use crate::error::{Result, XtaskError};
+use crate::lab::datastore::Tortiectl;
+use crate::lab::plan::{OUTSIDE_ADDR, OUTSIDE_NS};
+use crate::lab::state::{LabState, RUN_DIR};
+use crate::lab::workload::WorkloadSpec;
+use crate::lab::{Lab, status};
+use crate::matrix::Matrix;
+use crate::probe::{self, PORT, Responder};
+use crate::{lab_command, packages};
 
-const NODE: &str = "tortie-demo-node";
-const WORKLOADS: [(&str, &str); 2] = [("web", "tortie-demo-web"), ("db", "tortie-demo-db")];
+/// The demo's workloads: (name, namespace, node, role).
+pub const WORKLOADS: [(&str, &str, &str, &str); 4] = [
+    ("frontend-1", "ns-a", "node1", "frontend"),
+    ("backend-1", "ns-b", "node1", "backend"),
+    ("frontend-2", "ns-a", "node2", "frontend"),
+    ("backend-3", "ns-b", "node3", "backend"),
+];
 
-/// Builds the binaries the demo needs and runs it.
-pub fn run(extra: &[String]) -> Result<(), String> {
-    packages::ensure(packages::BUILD)?;
-    packages::ensure(packages::DEMO)?;
-    crate::cargo(
-        &["build", "-p", "tortie-cli", "-p", "tortie-cni", "--bins"],
-        extra,
-    )?;
-    let root = crate::workspace_root();
-    let bin = root.join("target/debug");
-    let dir = TempDir::new()?;
-    let db = dir.0.join("tortie.db");
-    let tortiectl = Tool {
-        path: bin.join("tortiectl"),
-        db: db.clone(),
-    };
-    let manifests = root.join("control/cli/examples/demo-manifests");
+/// Default deny for both namespaces, then frontends may open TCP 8080 to backends.
+pub const POLICY: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: default-deny
+spec:
+  order: 1000
+  selector: projectcalico.org/namespace in {'ns-a', 'ns-b'}
+  types: [Ingress, Egress]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: frontend-to-backend
+spec:
+  order: 100
+  selector: role == 'frontend'
+  types: [Egress]
+  egress:
+  - action: Allow
+    protocol: TCP
+    destination:
+      selector: role == 'backend'
+      ports: [8080]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: backend-from-frontend
+spec:
+  order: 100
+  selector: role == 'backend'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source:
+      selector: role == 'frontend'
+    destination:
+      ports: [8080]
+";
 
-    banner("1. Calico resources in the embedded datastore");
-    tortiectl.run(&["version"])?;
-    tortiectl.run(&["apply", "-f", path_str(&manifests)])?;
-    tortiectl.run(&["get", "ippools", "-o", "wide"])?;
-    tortiectl.run(&["get", "globalnetworkpolicies", "-o", "wide"])?;
-    tortiectl.run(&["get", "networkpolicies", "-A"])?;
-    println!(
-        "\n# A file with a mistake is rejected as a whole, with the file, document, line and field:"
-    );
-    let bad = root.join("control/cli/examples/demo-bad/bad-policy.yaml");
-    if tortiectl.run(&["apply", "-f", path_str(&bad)]).is_ok() {
-        return Err("the bad file was accepted".into());
+/// Runs the demo: `[--no-daemons] [--release] [--no-build] [--keep]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let keep = args.iter().any(|a| a == "--keep");
+    let rest: Vec<String> = args.iter().filter(|a| *a != "--keep").cloned().collect();
+    let (mut options, release, build) = lab_command::parse_up(PathBuf::from(RUN_DIR), &rest)?;
+    packages::ensure(packages::BUILD).map_err(XtaskError::Lab)?;
+    packages::ensure(packages::DEMO).map_err(XtaskError::Lab)?;
+    if !packages::is_root() {
+        return Err(XtaskError::Lab(
+            "the demo builds network namespaces and needs root: run `sudo cargo xtask demo`".into(),
+        ));
     }
+    if LabState::load(&options.run_dir)?.is_some() {
+        return Err(XtaskError::Lab(
+            "a lab is already up: `cargo xtask lab down` first (the demo makes its own)".into(),
+        ));
+    }
+    if build {
+        options.bin_dir = crate::build_lab_binaries(options.daemons, release)?;
+    }
+    crate::interrupt::tear_down_on_signal(options.run_dir.clone()).map_err(XtaskError::Lab)?;
 
-    banner("2. Workloads attached by the tortie CNI plugin");
-    if !crate::packages::is_root() {
-        println!("(skipped: creating network namespaces needs root; run `sudo cargo xtask demo`)");
+    banner("1. A lab: three nodes, two segments, a router, one datastore");
+    let mut lab = Lab::up(&options)?;
+    print!("{}", status::to_text(&status::to_json(&lab.state)));
+    let outcome = scenes(&mut lab);
+    if keep && outcome.is_ok() {
+        println!("\nThe lab stays up (--keep): `cargo xtask lab status`, `cargo xtask lab down`.");
         return Ok(());
     }
-    let lab = Lab::create()?;
-    let conf = format!(
-        r#"{{"cniVersion":"1.0.0","name":"demo-net","type":"tortie","nodename":"node-1","mtu":1480,
-            "datastore_type":"sqlite","sqlite_path":"{}","ipam":{{"type":"tortie-ipam"}}}}"#,
-        db.display()
-    );
-    let mut addresses = Vec::new();
-    for (name, ns) in WORKLOADS {
-        let out = lab.cni(&bin.join("tortie"), "ADD", name, ns, &conf)?;
-        let result: String = out.chars().filter(|c| !c.is_whitespace()).collect();
-        let address = result
-            .split("\"address\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .ok_or_else(|| format!("no address in the ADD result: {out}"))?
-            .to_string();
-        println!("ADD {name}: eth0 {address}/32, default via 169.254.1.1");
-        addresses.push(address);
+    banner("7. Taking the lab down");
+    match lab.down() {
+        Ok(report) => {
+            for line in &report.stopped {
+                println!("{line}");
+            }
+            println!("removed {} namespaces", report.namespaces.len());
+        }
+        Err(err) => eprintln!("lab down: {err}"),
     }
-    tortiectl.run(&["get", "workloadendpoints", "-A", "-o", "wide"])?;
-    tortiectl.run(&["ipam", "show", "--show-blocks"])?;
-    println!(
-        "\n# What policy says about web -> db (the demo namespace has no kns.demo profile yet, so"
-    );
-    println!("# an endpoint with no profile that no policy allows is denied, as in Calico):");
-    tortiectl.run(&[
-        "policy",
-        "explain",
-        "--from",
-        "demo/web",
-        "--to",
-        "demo/db",
-        "--protocol",
-        "TCP",
-        "--port",
-        "8080",
-    ])?;
-    println!(
-        "\n# web -> db over TCP, through the node (the kernel forwards until the fastpath attaches):"
-    );
-    let reply = lab.tcp_exchange(WORKLOADS[1].1, WORKLOADS[0].1, &addresses[1])?;
-    println!(
-        "web sent \"hello\" to {}:8080, db answered {reply:?}",
-        addresses[1]
-    );
-    for (name, ns) in WORKLOADS {
-        lab.cni(&bin.join("tortie"), "DEL", name, ns, &conf)?;
-        println!("DEL {name}: interface, endpoint and address removed");
-    }
-    tortiectl.run(&["get", "workloadendpoints", "-A"])?;
-    tortiectl.run(&["ipam", "check"])?;
+    outcome?;
     println!("\nDemo complete.");
     Ok(())
 }
@@ -115,228 +119,153 @@ fn banner(title: &str) {
     println!("\n==== {title} ====");
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().unwrap_or_default()
+/// Echoes and runs a tortiectl command, printing what it prints; says so when it fails.
+fn show(tool: &Tortiectl, args: &[&str]) -> Result<()> {
+    println!("\n$ tortiectl {}", args.join(" "));
+    let (ok, text) = tool.try_run(args)?;
+    print!("{text}");
+    if !ok {
+        println!("(tortiectl {} failed)", args.join(" "));
+    }
+    Ok(())
 }
 
-/// `tortiectl` against the demo's datastore; echoes each command before running it.
-struct Tool {
-    path: PathBuf,
-    db: PathBuf,
+/// Shows that tortiectl rejects a file with a mistake, writing nothing; fails if it does not.
+fn show_rejected(tool: &Tortiectl) -> Result<()> {
+    let relative = "control/cli/examples/demo-bad/bad-policy.yaml";
+    let bad = crate::workspace_root().join(relative);
+    if !bad.exists() {
+        return Ok(());
+    }
+    println!(
+        "\n# A file with a mistake is rejected as a whole, naming file, document, line and field:"
+    );
+    println!("$ tortiectl apply -f {relative}");
+    let (ok, text) = tool.try_run(&["apply", "-f", &bad.display().to_string()])?;
+    print!("{}", text.replace(&bad.display().to_string(), relative));
+    if ok {
+        return Err(XtaskError::Lab(format!("tortiectl accepted {relative}")));
+    }
+    Ok(())
 }
 
-impl Tool {
-    fn run(&self, args: &[&str]) -> Result<(), String> {
-        println!("\n$ tortiectl {}", args.join(" "));
-        let status = Command::new(&self.path)
-            .args(args)
-            .env("DATASTORE_TYPE", "sqlite")
-            .env("SQLITE_PATH", &self.db)
-            .status()
-            .map_err(|err| format!("cannot run tortiectl: {err}"))?;
-        if status.success() {
-            Ok(())
+fn scenes(lab: &mut Lab) -> Result<()> {
+    let tool = lab.tortiectl();
+    let enforced = lab.state.daemons;
+
+    banner("2. Workloads attached by the tortie CNI plugin");
+    let mut responders = Vec::new();
+    for (name, namespace, node, role) in WORKLOADS {
+        let spec = WorkloadSpec::new(name, namespace, node, &[("role", role), ("app", "demo")]);
+        let record = lab.add_workload(&spec)?;
+        println!(
+            "ADD {name:11} {namespace}/{role:9} on {node}: {}",
+            record.address
+        );
+        responders.push(Responder::start(&record.netns, name, PORT)?);
+    }
+    show(&tool, &["get", "workloadendpoints", "-A", "-o", "wide"])?;
+    show(&tool, &["ipam", "show", "--show-blocks"])?;
+
+    banner("3. Connectivity before any policy (real TCP connections to port 8080)");
+    let workloads = lab.state.workloads.clone();
+    let before = Matrix::measure(&workloads, PORT, Some(&tool))?;
+    print!("{}", before.render());
+    let outside = Responder::start(OUTSIDE_NS, "outside", PORT)?;
+    let from = &workloads[0];
+    let outside_addr: IpAddr = OUTSIDE_ADDR
+        .parse()
+        .unwrap_or(IpAddr::from([198, 18, 3, 2]));
+    let answer = probe::tcp(&from.netns, outside_addr, PORT, Duration::from_secs(1))?;
+    let seen: Vec<String> = outside.seen().iter().map(|a| a.ip().to_string()).collect();
+    println!(
+        "\n{} ({}) -> outside host {OUTSIDE_ADDR}:{PORT}: {}; the outside host saw it come from {}",
+        from.name,
+        from.address,
+        if answer.is_some() { "ok" } else { "blocked" },
+        if seen.is_empty() {
+            "nobody".to_string()
         } else {
-            Err(format!("tortiectl {} failed with {status}", args.join(" ")))
+            seen.join(", ")
         }
-    }
-}
+    );
+    drop(outside);
 
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<TempDir, String> {
-        let dir = std::env::temp_dir().join(format!("tortie-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The node and workload namespaces, removed on drop.
-struct Lab;
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|err| format!("cannot run ip: {err}"))?;
-    if out.status.success() {
-        Ok(())
+    banner("4. Default deny, then frontends may open TCP 8080 to backends");
+    print!("{POLICY}");
+    println!("$ tortiectl apply -f policy.yaml");
+    print!("{}", tool.apply(POLICY)?);
+    let started = Instant::now();
+    let after = loop {
+        let matrix = Matrix::measure(&workloads, PORT, Some(&tool))?;
+        if !enforced
+            || matrix.disagreements().is_empty()
+            || started.elapsed() > Duration::from_secs(10)
+        {
+            break matrix;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    print!("{}", after.render());
+    if !enforced {
+        println!(
+            "(kernel forwarding, --no-daemons: nothing enforces policy, so cells marked (!) \
+             disagree with policy explain)"
+        );
+    } else if after.disagreements().is_empty() {
+        println!(
+            "(every cell matches tortiectl policy explain; checked {:.1} s after the apply)",
+            started.elapsed().as_secs_f64()
+        );
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl Lab {
-    fn create() -> Result<Lab, String> {
-        let lab = Lab;
-        lab.remove();
-        ip(&["netns", "add", NODE])?;
-        for (_, ns) in WORKLOADS {
-            ip(&["netns", "add", ns])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        // The node: loopback, forwarding, and an uplink with a default route, as a host has
-        // (proxy ARP answers for the workloads' gateway only when the node can route it).
-        ip(&["-n", NODE, "link", "set", "lo", "up"])?;
-        ip(&[
-            "-n",
-            NODE,
-            "link",
-            "add",
-            "uplink0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "uplink0-peer",
-        ])?;
-        ip(&["-n", NODE, "link", "set", "uplink0", "up"])?;
-        ip(&["-n", NODE, "link", "set", "uplink0-peer", "up"])?;
-        ip(&[
-            "-n",
-            NODE,
-            "addr",
-            "add",
-            "198.18.255.1/24",
-            "dev",
-            "uplink0",
-        ])?;
-        ip(&[
-            "-n",
-            NODE,
-            "route",
-            "add",
-            "default",
-            "via",
-            "198.18.255.254",
-        ])?;
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                NODE,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ])
-            .output()
-            .map_err(|err| err.to_string())?;
-        if !out.status.success() {
-            return Err("cannot enable forwarding in the node namespace".into());
-        }
-        Ok(lab)
+        println!("(!) marks cells where the dataplane disagrees with tortiectl policy explain");
     }
 
-    fn remove(&self) {
-        for ns in [NODE, WORKLOADS[0].1, WORKLOADS[1].1] {
-            let _ = Command::new("ip")
-                .args(["netns", "delete", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
+    banner("5. Why: tortiectl policy explain");
+    show(
+        &tool,
+        &[
+            "policy",
+            "explain",
+            "--from",
+            "ns-a/frontend-1",
+            "--to",
+            "ns-b/backend-3",
+            "--protocol",
+            "TCP",
+            "--port",
+            "8080",
+        ],
+    )?;
+    show(
+        &tool,
+        &[
+            "policy",
+            "explain",
+            "--from",
+            "ns-b/backend-1",
+            "--to",
+            "ns-a/frontend-2",
+            "--protocol",
+            "TCP",
+            "--port",
+            "8080",
+        ],
+    )?;
 
-    /// Runs the CNI plugin in the node namespace for one workload; returns its stdout.
-    fn cni(
-        &self,
-        plugin: &Path,
-        command: &str,
-        name: &str,
-        ns: &str,
-        conf: &str,
-    ) -> Result<String, String> {
-        use std::io::Write;
-        let mut child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{NODE}"))
-            .arg(plugin)
-            .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", format!("demo-{name}"))
-            .env("CNI_NETNS", format!("/run/netns/{ns}"))
-            .env("CNI_IFNAME", "eth0")
-            .env(
-                "CNI_ARGS",
-                format!("K8S_POD_NAMESPACE=demo;K8S_POD_NAME={name}"),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|err| format!("cannot run the CNI plugin: {err}"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(conf.as_bytes())
-                .map_err(|err| err.to_string())?;
-        }
-        let out = child.wait_with_output().map_err(|err| err.to_string())?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(format!("CNI {command} {name} failed: {stdout}"))
-        }
+    banner("6. Nodes as the dataplane reports them");
+    show(&tool, &["node", "status"])?;
+    println!(
+        "\n# node1's routes; CrossSubnet encapsulates only toward a node on another subnet (node3):"
+    );
+    show(&tool, &["node", "routes", "--node", "node1"])?;
+    drop(responders);
+    show_rejected(&tool)?;
+    if enforced && !after.disagreements().is_empty() {
+        return Err(XtaskError::Lab(format!(
+            "the dataplane disagrees with policy explain on {:?}",
+            after.disagreements()
+        )));
     }
-
-    /// A TCP exchange with busybox nc: a server in `server_ns` answers "world" to "hello".
-    fn tcp_exchange(
-        &self,
-        server_ns: &str,
-        client_ns: &str,
-        server_ip: &str,
-    ) -> Result<String, String> {
-        let mut server = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                server_ns,
-                "sh",
-                "-c",
-                "echo world | timeout 10 busybox nc -l -p 8080",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|err| err.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let reply = loop {
-            let out = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    client_ns,
-                    "sh",
-                    "-c",
-                    &format!("echo hello | timeout 3 busybox nc {server_ip} 8080"),
-                ])
-                .output()
-                .map_err(|err| err.to_string())?;
-            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if !text.is_empty() {
-                break Ok(text);
-            }
-            if Instant::now() > deadline {
-                break Err("no TCP answer from db within 10 s".to_string());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let _ = server.kill();
-        let _ = server.wait();
-        reply
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.remove();
-    }
+    Ok(())
 }

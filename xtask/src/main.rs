@@ -2,17 +2,19 @@
 //!
 //! - `test`: installs missing Debian packages, then runs the whole test suite.
 //! - `demo`: installs missing packages, builds, and runs the demo (the README's main command).
+//! - `lab`: `up|status|down|add|del`, the three-node lab of network namespaces.
 //! - `bench`: runs the criterion benchmarks.
-
-mod demo;
-mod packages;
 
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <test|demo|bench> [args...]
+use xtask::{cargo, demo, lab_command, packages, workspace_root};
+
+const USAGE: &str = "usage: cargo xtask <test|demo|lab|bench> [args...]
 
   test    install missing Debian packages, then run every test in the workspace
-  demo    install missing Debian packages, build, and run the Tortie demo
+  demo    install missing Debian packages, build, and run the Tortie demo on a three-node lab
+          (--no-daemons: kernel forwarding instead of tortie-fastpath)
+  lab     up|status|down|add|del: the lab of network namespaces (`cargo xtask lab help`)
   bench   run the criterion benchmarks (extra args go to cargo bench)";
 
 fn main() -> ExitCode {
@@ -23,7 +25,8 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "test" => test(rest),
-        "demo" => demo::run(rest),
+        "demo" => demo::run(rest).map_err(|err| err.to_string()),
+        "lab" => lab_command::run(rest).map_err(|err| err.to_string()),
         "bench" => bench(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -118,28 +121,6 @@ fn cargo_counting(args: &[&str], extra: &[String], totals: &mut TestTotals) -> R
 fn bench(extra: &[String]) -> Result<(), String> {
     packages::ensure(packages::BUILD)?;
     cargo(&["bench", "--workspace"], extra)
-}
-
-/// Runs cargo from the workspace root with `args` then `extra`, failing on a non-zero exit.
-pub fn cargo(args: &[&str], extra: &[String]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(args)
-        .args(extra)
-        .status()
-        .map_err(|err| format!("cannot run cargo: {err}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo {} failed with {status}", args.join(" ")))
-    }
-}
-
-/// The workspace root: xtask's manifest lives one folder below it.
-pub fn workspace_root() -> std::path::PathBuf {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ pub const BUILD: &[&str] = &[
 /// Real peers that the integration tests start: etcd for the datastore conformance suite;
 /// podman, runc, containerd and a static busybox (for a local image) as CNI clients; BIRD 2,
 /// GoBGP, FRR and ExaBGP as BGP peers; `nsenter`/`unshare` (util-linux) and `sysctl` (procps)
-/// for the namespace tests.
+/// for the namespace tests; tcpdump to see what the lab's nodes put on the wire.
 pub const TEST_PEERS: &[&str] = &[
+    "tcpdump",
     "util-linux",
     "procps",
     "etcd-server",
@@ -89,10 +90,7 @@ fn run_apt(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Whether this process runs as root (installing packages and building namespaces need it).
 pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
+    crate::exec::is_root()
 }
