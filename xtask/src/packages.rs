@@ -34,6 +34,12 @@ pub const TEST_PEERS: &[&str] = &[
     "gobgpd",
     "frr",
     "exabgp",
+    // The side-by-side forwarding comparisons of tortie-perf (kernel + conntrack + ipset,
+    // kernel + 1,000 iptables rules, nftables) and its end hosts' offload settings.
+    "iptables",
+    "ipset",
+    "nftables",
+    "ethtool",
 ];
 
 /// What the demo needs beyond the build: `ip`, `nsenter` and busybox's `nc` for its TCP check.
