@@ -59,8 +59,7 @@ pub fn serve(
     health: Health,
     status: Option<StatusFn>,
 ) -> Result<Server, TelemetryError> {
-    let listener =
-        TcpListener::bind(addr).map_err(|source| TelemetryError::Bind { addr, source })?;
+    let listener = bind_with_retry(addr)?;
     let bound = listener
         .local_addr()
         .map_err(|source| TelemetryError::Bind { addr, source })?;
@@ -83,6 +82,26 @@ pub fn serve(
         stop,
         thread: Some(thread),
     })
+}
+
+/// How long a bind waits for an address still held by a previous instance (a daemon
+/// restarted right after `kill -9`: the dead process's sockets close a few tens of
+/// milliseconds later).
+const BIND_PATIENCE: Duration = Duration::from_secs(3);
+
+fn bind_with_retry(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
+    let start = std::time::Instant::now();
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(l) => return Ok(l),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse && start.elapsed() < BIND_PATIENCE =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(source) => return Err(TelemetryError::Bind { addr, source }),
+        }
+    }
 }
 
 fn accept_loop(listener: &TcpListener, endpoints: &Endpoints, stop: &AtomicBool) {

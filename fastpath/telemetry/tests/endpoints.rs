@@ -66,3 +66,19 @@ fn metrics_readiness_liveness_and_status_are_served() {
         "server still listening after drop"
     );
 }
+
+#[test]
+fn a_busy_address_is_waited_for_then_refused() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(holder);
+    });
+    let server = serve(addr, Arc::new(Registry::default()), Health::new(), None)
+        .expect("bound once the previous holder let go");
+    release.join().unwrap();
+    assert_eq!(get(server.local_addr(), "/livez").0, 200);
+    let err = serve(addr, Arc::new(Registry::default()), Health::new(), None).unwrap_err();
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
