@@ -60,6 +60,12 @@ pub enum Command {
         #[command(subcommand)]
         command: IpamCommand,
     },
+    /// What a node's daemons report: status and routes.
+    Node {
+        /// The operation.
+        #[command(subcommand)]
+        command: crate::commands::node::NodeCommand,
+    },
     /// Whole-datastore operations.
     Datastore {
         /// The operation.

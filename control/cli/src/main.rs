@@ -59,6 +59,7 @@ fn verb_of(command: &Command) -> &'static str {
             IpamCommand::Check { .. } => "check IPAM",
             IpamCommand::Release { .. } => "release the address",
         },
+        Command::Node { .. } => "get the node status",
         Command::Datastore {
             command: DatastoreCommand::Migrate { command },
         } => match command {
@@ -116,6 +117,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             command: PolicyCommand::Explain(args),
         } => commands::policy::explain(&ctx, args)?,
         Command::Ipam { command } => commands::ipam::run(&ctx, command)?,
+        Command::Node { command } => commands::node::run(&ctx, command)?,
         Command::Datastore {
             command: DatastoreCommand::Migrate { command },
         } => match command {

@@ -6,6 +6,7 @@ pub mod get;
 pub mod ipam;
 pub mod migrate;
 pub mod modify;
+pub mod node;
 pub mod policy;
 pub mod write;
 

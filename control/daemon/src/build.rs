@@ -1,0 +1,246 @@
+//! Building the non-policy tables (settings, NAT, nodes, endpoints, routes) from the
+//! current state, one cycle at a time.
+
+use std::collections::BTreeSet;
+
+use ipnet::IpNet;
+use tortie_abi as abi;
+use tortie_model::types::{EncapMode, EndpointToHostAction};
+
+use crate::engine::Engine;
+use crate::host::{SNAT_PORT_HI, SNAT_PORT_LO};
+use crate::netlink::Mac;
+use crate::routes::{self, LocalRoute, RouteInputs, Target};
+use crate::tables::{Plain, route_key};
+
+fn subnet(n: Option<IpNet>) -> Option<abi::SubnetAddr> {
+    n.map(|n| abi::SubnetAddr {
+        addr: n.addr(),
+        subnet_len: n.prefix_len(),
+    })
+}
+
+pub(crate) fn prefix(n: &IpNet) -> abi::Prefix {
+    let t = n.trunc();
+    abi::Prefix::new(t.addr(), t.prefix_len()).unwrap_or_else(|| abi::Prefix::host(n.addr()))
+}
+
+fn host_action(a: EndpointToHostAction) -> abi::HostAction {
+    match a {
+        EndpointToHostAction::Drop => abi::HostAction::Drop,
+        EndpointToHostAction::Accept => abi::HostAction::Accept,
+        EndpointToHostAction::Return => abi::HostAction::Return,
+    }
+}
+
+impl Engine {
+    /// The MAC to send to for another node's address: its own when it shares the uplink's
+    /// subnet, else the gateway's.
+    fn node_mac(&self, addr: &IpNet) -> Option<Mac> {
+        let mine = if addr.addr().is_ipv4() {
+            self.host.my.v4
+        } else {
+            self.host.my.v6
+        };
+        let same = mine.is_some_and(|m| m.contains(&addr.addr()));
+        if same {
+            self.neigh.macs.get(&addr.addr()).copied()
+        } else {
+            self.neigh.gateway_mac
+        }
+    }
+
+    /// The non-policy tables from the current state.
+    pub(crate) fn build_plain(&mut self) -> Plain {
+        let mut plain = Plain::default();
+        let pools: Vec<_> = self.cluster.pools.values().cloned().collect();
+        let uplink = self.host.uplink.clone();
+        plain.settings = abi::Settings {
+            mtu: uplink
+                .as_ref()
+                .map_or(1500, |l| u16::try_from(l.mtu).unwrap_or(u16::MAX)),
+            default_endpoint_to_host: host_action(self.cluster.endpoint_to_host()),
+            ipip_mode: if pools.iter().any(|p| p.ipip == EncapMode::Always) {
+                abi::IpipMode::Always
+            } else if pools.iter().any(|p| p.ipip == EncapMode::CrossSubnet) {
+                abi::IpipMode::CrossSubnet
+            } else {
+                abi::IpipMode::Never
+            },
+            node_v4: subnet(self.host.my.v4),
+            node_v6: subnet(self.host.my.v6),
+            uplink_if: uplink.as_ref().map_or(0, |l| l.index),
+            uplink_mac: uplink.as_ref().map_or([0; 6], |l| l.mac),
+            gateway_mac: self.neigh.gateway_mac.unwrap_or([0; 6]),
+            host_if: self.host.host_link.index,
+            ..abi::Settings::default()
+        };
+        plain.nat = abi::Nat {
+            dnat: self
+                .cluster
+                .workloads
+                .values()
+                .flat_map(|w| w.nats.iter())
+                .map(|(external, internal)| abi::DnatEntry {
+                    external: *external,
+                    internal: *internal,
+                })
+                .collect(),
+            snat_pools: pools
+                .iter()
+                .filter(|p| p.nat_outgoing)
+                .map(|p| prefix(&p.cidr))
+                .collect(),
+            all_pools: pools.iter().map(|p| prefix(&p.cidr)).collect(),
+            snat_v4: self.host.my.v4.map(|n| n.addr()),
+            snat_v6: self.host.my.v6.map(|n| n.addr()),
+            port_lo: SNAT_PORT_LO,
+            port_hi: SNAT_PORT_HI,
+        };
+
+        // Other nodes: those with an address and a resolved MAC.
+        self.unresolved_nodes.clear();
+        let mut routable = BTreeSet::new();
+        let nodes: Vec<(String, IpNet)> = self
+            .cluster
+            .nodes
+            .iter()
+            .filter(|(name, _)| **name != self.node)
+            .filter_map(|(name, a)| a.v4.or(a.v6).map(|addr| (name.clone(), addr)))
+            .collect();
+        for (name, addr) in nodes {
+            let Some(mac) = self.node_mac(&addr) else {
+                self.unresolved_nodes.push(name);
+                continue;
+            };
+            let id = self.node_ids.get(&name);
+            plain.nodes.insert(
+                id,
+                abi::Node {
+                    id: abi::NodeId(id),
+                    addr: addr.addr(),
+                    mac,
+                    tunnel_allowed: vec![addr.addr()],
+                },
+            );
+            routable.insert(name);
+        }
+
+        // Local endpoints whose interface exists.
+        self.pending_endpoints.clear();
+        self.in_tables.clear();
+        let mut locals = Vec::new();
+        let workloads: Vec<_> = self
+            .cluster
+            .workloads
+            .iter()
+            .map(|(id, w)| (id.clone(), w.clone()))
+            .collect();
+        for (id, w) in workloads {
+            let Some(link) = self.links.get(&self.nl, &w.interface) else {
+                self.pending_endpoints.push(id.to_string());
+                continue;
+            };
+            let table_id = self.endpoint_ids.get(&id);
+            let [
+                ingress,
+                egress,
+                untracked_ingress,
+                untracked_egress,
+                pre_dnat,
+            ] = self.shared.ids(&id);
+            plain.endpoints.insert(
+                table_id,
+                abi::Endpoint {
+                    id: abi::EndpointId(table_id),
+                    if_index: link.index,
+                    kind: abi::EndpointKind::Workload,
+                    mac: w.mac,
+                    addrs: w.addrs.iter().map(prefix).collect(),
+                    ingress,
+                    egress,
+                    untracked_ingress,
+                    untracked_egress,
+                    pre_dnat,
+                },
+            );
+            self.in_tables.insert(table_id, id);
+            locals.push(LocalRoute {
+                endpoint: abi::EndpointId(table_id),
+                interface: w.interface.clone(),
+                addrs: w.addrs.clone(),
+            });
+        }
+        let hosts: Vec<_> = self
+            .cluster
+            .hosts
+            .iter()
+            .map(|(id, h)| (id.clone(), h.clone()))
+            .collect();
+        for (id, h) in hosts {
+            let Some(link) = self.links.get(&self.nl, &h.interface) else {
+                continue;
+            };
+            let table_id = self.endpoint_ids.get(&id);
+            let [
+                ingress,
+                egress,
+                untracked_ingress,
+                untracked_egress,
+                pre_dnat,
+            ] = self.shared.ids(&id);
+            plain.endpoints.insert(
+                table_id,
+                abi::Endpoint {
+                    id: abi::EndpointId(table_id),
+                    if_index: link.index,
+                    kind: abi::EndpointKind::Host,
+                    mac: link.mac,
+                    addrs: h.addrs.iter().map(prefix).collect(),
+                    ingress,
+                    egress,
+                    untracked_ingress,
+                    untracked_egress,
+                    pre_dnat,
+                },
+            );
+            self.in_tables.insert(table_id, id);
+        }
+
+        let affinities: Vec<(String, IpNet)> = self.cluster.affinities.keys().cloned().collect();
+        let remote: Vec<(String, Vec<IpNet>)> =
+            self.cluster.remote_workloads.values().cloned().collect();
+        let is_routable = |n: &str| routable.contains(n);
+        self.routes = routes::compute(&RouteInputs {
+            me: &self.node,
+            my_addrs: &self.host.my,
+            locals: &locals,
+            affinities: &affinities,
+            pools: &pools,
+            routable: &is_routable,
+            nodes: &self.cluster.nodes,
+            remote: &remote,
+        });
+        let routes: Vec<abi::Route> = self
+            .routes
+            .iter()
+            .map(|r| abi::Route {
+                prefix: prefix(&r.prefix),
+                target: match &r.target {
+                    Target::Local { endpoint, .. } => abi::RouteTarget::Local(*endpoint),
+                    Target::Node { node, encap } => abi::RouteTarget::Node {
+                        node: abi::NodeId(self.node_ids.get(node)),
+                        encap: *encap,
+                    },
+                    Target::Uplink => abi::RouteTarget::Uplink,
+                    Target::Host => abi::RouteTarget::Host,
+                    Target::Blackhole(_) => abi::RouteTarget::Blackhole,
+                },
+            })
+            .collect();
+        for r in routes {
+            plain.routes.insert(route_key(&r.prefix), r);
+        }
+        plain
+    }
+}

@@ -1,0 +1,44 @@
+//! tortie-control: the per-node control daemon.
+//!
+//! It registers the node (its `Node` resource with the address chosen as Calico's
+//! `IP_AUTODETECTION_METHOD` does), creates the host veth pair the fastpath delivers
+//! host-bound traffic through, follows the datastore (list + watch, relist on compaction),
+//! keeps the policy graph ([`tortie_calc::CalcGraph`]) and the routing inputs (nodes, pools,
+//! block affinities, this node's endpoints), and writes compiled tables (`tortie-abi`) to the
+//! shared-memory ring tortie-fastpath reads: a snapshot at start and whenever the ring asks
+//! for one, deltas otherwise, generations increasing across restarts. It publishes the
+//! node's status (its own, the fastpath's status file, the routes in force with their
+//! origin) to the datastore for `tortiectl node status|routes`, serves `/metrics`,
+//! `/readyz`, `/livez` and `/status`, and reports endpoints programmed for the CNI plugin.
+//!
+//! Modules by job: [`options`] (command line), [`autodetect`] and [`register`] (node
+//! address and registration), [`netlink`] and [`host`] (links, neighbours, host plumbing),
+//! [`sync`] (list + watch), [`cluster`] (datastore-derived state), [`routes`] (route
+//! computation), [`programs`] (policy programs shared by equal plans), [`tables`] and [`publisher`] (diffs and the ring), [`engine`] (one cycle),
+//! [`status`], `report` and [`metrics`] (what is reported), [`daemon`] (the loop).
+//!
+//! Known gaps, stated plainly: routes come from block affinities and workload endpoints
+//! (BGP-learned routes are not merged yet); host endpoints naming no interface (`*`) are not put in the tables; the
+//! node-wide IP-in-IP mode is derived from the pools (Always if any pool is, else
+//! CrossSubnet if any pool is).
+
+pub mod autodetect;
+mod build;
+pub mod cluster;
+pub mod daemon;
+pub mod engine;
+mod error;
+pub mod host;
+pub mod metrics;
+pub mod netlink;
+pub mod options;
+pub mod programs;
+pub mod publisher;
+pub mod register;
+mod report;
+pub mod routes;
+pub mod status;
+pub mod sync;
+pub mod tables;
+
+pub use error::ControlError;
