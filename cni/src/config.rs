@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use tortie_datastore::{Datastore, DatastoreConfig};
@@ -12,6 +13,10 @@ use crate::spec::{CniError, CniResult, Code, version};
 
 /// Default MTU of workload interfaces: 1500 less the 20 bytes of an IP-in-IP header.
 pub const DEFAULT_MTU: u32 = 1480;
+
+/// The longest `endpoint_ready_timeout_secs` accepted: an hour, far beyond any runtime's own
+/// CNI timeout. Without a bound, a value such as `1e300` would not fit a [`Duration`].
+pub const MAX_ENDPOINT_READY_TIMEOUT_SECS: f64 = 3600.0;
 
 /// Default node name source when neither the config nor `NODENAME` says.
 pub const HOSTNAME_FILE: &str = "/etc/hostname";
@@ -197,6 +202,17 @@ impl NetConf {
                 "",
             ));
         }
+        if let Some(secs) = conf.endpoint_ready_timeout_secs
+            && (secs.is_nan() || secs > MAX_ENDPOINT_READY_TIMEOUT_SECS)
+        {
+            return Err(CniError::new(
+                Code::InvalidNetworkConfig,
+                format!(
+                    "endpoint_ready_timeout_secs: {secs} is above {MAX_ENDPOINT_READY_TIMEOUT_SECS}"
+                ),
+                "",
+            ));
+        }
         Ok(conf)
     }
 
@@ -233,6 +249,15 @@ impl NetConf {
             ips.extend(list.iter().filter_map(|v| v.as_str().map(str::to_string)));
         }
         ips
+    }
+
+    /// How long ADD waits for tortie-control to report the endpoint programmed; `None` (no
+    /// wait) for an absent, zero or negative setting. Never panics, even on a configuration
+    /// built without [`NetConf::parse`]: a value no [`Duration`] can hold means no wait.
+    pub fn endpoint_ready_timeout(&self) -> Option<Duration> {
+        self.endpoint_ready_timeout_secs
+            .filter(|s| *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
     }
 
     /// The workload MTU.
@@ -341,6 +366,30 @@ mod tests {
             NetConf::parse(br#"{"name":"n"}"#).unwrap_err().code,
             Code::InvalidNetworkConfig
         );
+    }
+
+    /// Found while writing the `cni_stdin` fuzz target: a timeout too large for a `Duration`
+    /// made ADD panic in `Duration::from_secs_f64` instead of failing with error 7.
+    #[test]
+    fn huge_endpoint_ready_timeout_is_error_7() {
+        let err = NetConf::parse(br#"{"cniVersion":"1.0.0","endpoint_ready_timeout_secs":1e300}"#)
+            .unwrap_err();
+        assert_eq!(err.code, Code::InvalidNetworkConfig);
+        assert!(err.msg.contains("endpoint_ready_timeout_secs"), "{err}");
+        let conf = NetConf::parse(br#"{"cniVersion":"1.0.0","endpoint_ready_timeout_secs":3600}"#)
+            .unwrap();
+        assert_eq!(
+            conf.endpoint_ready_timeout(),
+            Some(Duration::from_secs(3600))
+        );
+        let conf =
+            NetConf::parse(br#"{"cniVersion":"1.0.0","endpoint_ready_timeout_secs":-1}"#).unwrap();
+        assert_eq!(conf.endpoint_ready_timeout(), None);
+        let unchecked = NetConf {
+            endpoint_ready_timeout_secs: Some(1e300),
+            ..conf
+        };
+        assert_eq!(unchecked.endpoint_ready_timeout(), None);
     }
 
     #[test]

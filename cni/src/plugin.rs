@@ -1,8 +1,6 @@
 //! The `tortie` plugin: a veth pair per attachment, addresses from Tortie IPAM (or a delegate),
 //! and a WorkloadEndpoint in the datastore.
 
-use std::time::Duration;
-
 use ipnet::IpNet;
 use tracing::{info, warn};
 
@@ -85,9 +83,8 @@ pub fn add(conf: &NetConf, env: &CniEnv, stdin: &[u8]) -> Result<CniResult, CniE
         release(&err);
         return Err(err);
     }
-    if let Some(secs) = conf.endpoint_ready_timeout_secs.filter(|s| *s > 0.0)
-        && let Err(err) =
-            endpoint::wait_programmed(ds.as_ref(), &owner, Duration::from_secs_f64(secs))
+    if let Some(timeout) = conf.endpoint_ready_timeout()
+        && let Err(err) = endpoint::wait_programmed(ds.as_ref(), &owner, timeout)
     {
         let _ = endpoint::delete(ds.as_ref(), &owner);
         let _ = netlink::teardown(&host_name);

@@ -1,7 +1,7 @@
 //! Fuzzes the selector parser: any input either parses or fails with a column inside the input;
 //! a parsed selector's canonical text parses back to an equal selector that evaluates the same.
 //!
-//! Run: `cargo +nightly fuzz run selector_parse` from `control/fuzz`.
+//! Run from the repository root: `cargo +nightly fuzz run --fuzz-dir control/fuzz selector_parse`.
 
 #![no_main]
 
