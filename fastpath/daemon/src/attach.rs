@@ -71,7 +71,12 @@ impl Interfaces {
         workers: usize,
         mut send: impl FnMut(usize, Command) -> bool,
     ) {
-        for (&if_index, &role) in wanted {
+        // Uplink, then host, then workloads: a worker's first socket is its UMEM's
+        // registration socket, which cannot give its frames back or be bound again once
+        // closed (tortie-xsk `Port::close`), so it should be one that stays (the uplink).
+        let mut order: Vec<(u32, Role)> = wanted.iter().map(|(&i, &r)| (i, r)).collect();
+        order.sort_by_key(|&(i, r)| (r, i));
+        for (if_index, role) in order {
             if self.served.contains_key(&if_index)
                 || self
                     .retry

@@ -97,6 +97,12 @@ pub struct Args {
     /// Log JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// Measurement aid, not for production: forward without the pipeline (no policy,
+    /// conntrack, routing or NAT), a layer-2 cross-connect between the uplink and the first
+    /// workload interface, so a benchmark can compare the full pipeline with the bare AF_XDP
+    /// forwarder of the same binary.
+    #[arg(long)]
+    pub bypass: bool,
 }
 
 impl Args {

@@ -110,6 +110,11 @@ pub fn run(args: Args, signals: SigSet) -> Result<(), DaemonError> {
         metrics = %server.local_addr(),
         "tortie-fastpath starting"
     );
+    if args.bypass {
+        tracing::warn!(
+            "--bypass: forwarding without the pipeline (no policy, conntrack, routing or NAT); a measurement aid only"
+        );
+    }
 
     let steer = Steer::load();
     let stop = Arc::new(AtomicBool::new(false));
@@ -133,6 +138,7 @@ pub fn run(args: Args, signals: SigSet) -> Result<(), DaemonError> {
             id: k,
             core: st.core,
             mode: args.mode,
+            bypass: args.bypass,
             umem: umem_spec(),
             pipeline: Pipeline::new(initial.clone(), &pipeline_config),
             generations,

@@ -14,6 +14,7 @@
 
 pub mod attach;
 pub mod backoff;
+pub mod bypass;
 pub mod cli;
 pub mod commands;
 pub mod config;

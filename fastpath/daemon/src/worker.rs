@@ -31,7 +31,9 @@ use tortie_pipeline::{Disposition, DropReason, Frame, MIN_HEADROOM, Pipeline, Tx
 use tortie_telemetry::Liveness;
 use tortie_xsk::{Desc, DescBatch, FramePool, Port, PortConfig, Umem, UmemSpec};
 
-use crate::backoff::Backoff;
+use nix::poll::PollFd;
+
+use crate::backoff::{Backoff, Idle, wait_for_rx};
 use crate::cli::LoopMode;
 pub use crate::commands::{Command, Event};
 use crate::stats::{
@@ -55,6 +57,8 @@ pub struct WorkerSetup {
     pub core: usize,
     /// Busy or adaptive.
     pub mode: LoopMode,
+    /// Forward without the pipeline (`--bypass`, see [`crate::bypass`]).
+    pub bypass: bool,
     /// UMEM sizes.
     pub umem: UmemSpec,
     /// Initial pipeline.
@@ -97,6 +101,7 @@ pub fn run(setup: WorkerSetup) {
         id,
         core,
         mode,
+        bypass,
         umem: spec,
         mut pipeline,
         mut generations,
@@ -128,9 +133,11 @@ pub fn run(setup: WorkerSetup) {
     let mut frames_store: Vec<Frame<'static>> = Vec::with_capacity(RX_BATCH);
     let mut txb = TxBatches::new();
     let mut ports_local: Vec<LocalPort> = Vec::with_capacity(MAX_PORTS);
+    let mut served: Vec<u32> = Vec::with_capacity(MAX_PORTS);
     let mut drop_base = [0u64; DropReason::COUNT];
     let mut worker_drops = [0u64; 3];
     let mut backoff = Backoff::default();
+    let mut poll_fds: Vec<PollFd<'static>> = Vec::with_capacity(MAX_PORTS);
     let capacity = spec.data_capacity();
     let clock = Instant::now();
     let mut last_publish = 0u64;
@@ -173,7 +180,25 @@ pub fn run(setup: WorkerSetup) {
                     if let Some(i) = slots.iter().position(|s| s.if_index == if_index) {
                         let mut slot = slots.remove(i);
                         slot.tx.free_all(&mut pool);
-                        slot.port.reap_completions(&mut pool);
+                        // Every frame the socket held (fill, RX, TX, completion) comes back,
+                        // except from the UMEM's registration socket (see `Port::close`).
+                        let registration = slot.port.is_registration_socket();
+                        let returned = slot.port.close(&mut pool);
+                        if registration {
+                            tracing::warn!(
+                                worker = id,
+                                if_index,
+                                returned,
+                                "closed the UMEM's first socket: its fill-ring frames stay lost and this queue cannot be bound again until restart"
+                            );
+                        } else {
+                            tracing::debug!(
+                                worker = id,
+                                if_index,
+                                returned,
+                                "socket closed, frames returned"
+                            );
+                        }
                     }
                     let _ = events.push(Event::Detached {
                         worker: id,
@@ -201,6 +226,38 @@ pub fn run(setup: WorkerSetup) {
             }
             work += n;
             let rx_if = slots[i].if_index;
+            if bypass {
+                served.clear();
+                served.extend(slots.iter().map(|s| s.if_index));
+                let target = crate::bypass::target(pipeline.generation(), rx_if, &served);
+                let k = target.and_then(|t| slots.iter().position(|s| s.if_index == t.if_index));
+                slots[i].local.rx_packets += n as u64;
+                // Pop twice to keep the batch order.
+                while let Some(d) = rx.pop() {
+                    order.push(d);
+                }
+                while let Some(mut d) = order.pop() {
+                    let (Some(t), Some(k)) = (target, k) else {
+                        worker_drops[0] += 1;
+                        pool.free(d);
+                        continue;
+                    };
+                    let len = d.len();
+                    slots[i].local.rx_bytes += len as u64;
+                    crate::bypass::rewrite(umem.bytes_mut(&mut d), &t);
+                    match slots[k].tx.push(d) {
+                        Ok(()) => {
+                            slots[k].local.tx_packets += 1;
+                            slots[k].local.tx_bytes += len as u64;
+                        }
+                        Err(d) => {
+                            worker_drops[1] += 1;
+                            pool.free(d);
+                        }
+                    }
+                }
+                continue;
+            }
             // Wrap the descriptors as frames with headroom in front.
             let mut frames = recycle(std::mem::take(&mut frames_store));
             let mut rx_bytes = 0u64;
@@ -317,11 +374,18 @@ pub fn run(setup: WorkerSetup) {
         if work > 0 || mode == LoopMode::Busy {
             backoff.busy();
         } else {
-            backoff.idle();
+            let in_flight = slots.iter().any(|s| {
+                let st = s.port.stats();
+                !s.tx.is_empty() || st.tx > st.completed
+            });
+            if let Idle::Wait(timeout) = backoff.idle(in_flight) {
+                poll_fds = wait_for_rx(slots.iter().map(|s| s.port.as_fd()), poll_fds, timeout);
+            }
         }
     }
     for mut s in slots.drain(..) {
         s.tx.free_all(&mut pool);
+        s.port.close(&mut pool);
     }
     tracing::info!(worker = id, "worker stopped");
 }

@@ -14,6 +14,9 @@
 //! allocate, lock or log; its only syscalls are wakeups, made only when the kernel sets
 //! `need_wakeup` on the ring. `unsafe` is confined to `umem`, `port` and `steer::bpf`.
 //!
+//! [`Port::close`] gives back to the pool every frame a closing socket still held (each port
+//! tracks them in a per-frame bitmap), so a worker whose sockets come and go keeps its pool.
+//!
 //! [`Steering`] loads Tortie's own XDP program (`bpf/steer.bpf.c`) and attaches it to the
 //! interfaces instead of libxdp's default one: on the uplink it redirects only the traffic the
 //! fastpath owns ([`OwnedTraffic`]) and leaves the rest (ARP, BGP, SSH, the node's own
@@ -23,6 +26,7 @@
 
 mod batch;
 mod error;
+mod owned;
 mod port;
 mod steer;
 mod umem;

@@ -7,12 +7,15 @@
 #![allow(unsafe_code)]
 
 use std::fmt::Write as _;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex};
 
 use xsk_rs::config::{BindFlags, Interface, LibxdpFlags, QueueSize, SocketConfig, XdpFlags};
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue};
 
 use crate::batch::DescBatch;
 use crate::error::XskError;
+use crate::owned::OwnedFrames;
 use crate::umem::{Desc, FramePool, Umem};
 
 /// How the socket attaches. `Auto` tries zero-copy, then driver-mode copy, then SKB (generic)
@@ -124,14 +127,29 @@ pub struct Port {
     /// Scratch descriptors for ring copies; sized once at open.
     scratch: Vec<FrameDesc>,
     stats: PortStats,
-    /// Registration in the UMEM's bound list, removed on drop.
-    bound: std::sync::Arc<std::sync::Mutex<Vec<(String, u32)>>>,
+    /// Frames this port has handed to the kernel and not had back: one bit per UMEM frame,
+    /// set when a frame is posted to the fill ring or submitted to the TX ring, cleared when
+    /// it comes back on the RX or completion ring. What [`Port::close`] recovers.
+    owned: OwnedFrames,
+    /// The UMEM's fresh descriptors by frame number (see [`Umem`]).
+    fresh: Arc<[FrameDesc]>,
+    /// This socket is the UMEM's own (registration) socket: the first one opened while the
+    /// UMEM had no other. libxdp never closes that fd before the UMEM goes, so the socket
+    /// stays bound after the port is dropped (see [`Port::close`]).
+    registration: bool,
+    /// Registration in the UMEM's bound list, removed when the port goes.
+    _bound: BoundKey,
+}
+
+/// A `(ifname, queue)` entry in the UMEM's bound list, removed on drop.
+struct BoundKey {
+    list: Arc<Mutex<Vec<(String, u32)>>>,
     key: (String, u32),
 }
 
-impl Drop for Port {
+impl Drop for BoundKey {
     fn drop(&mut self) {
-        let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bound = self.list.lock().unwrap_or_else(|p| p.into_inner());
         bound.retain(|k| *k != self.key);
     }
 }
@@ -213,6 +231,9 @@ impl Port {
             let res = unsafe { xsk_rs::Socket::new(sc, &umem.inner, &iface, queue) };
             match res {
                 Ok((tx, rx, Some((fq, cq)))) => {
+                    // libxdp gives the UMEM's own fd to a socket created while the UMEM has
+                    // no other (xsk_socket__create_shared, `umem->refcount == 0`).
+                    let registration = bound.is_empty();
                     bound.push((ifname.to_owned(), queue));
                     let mut port = Port {
                         tx,
@@ -226,8 +247,13 @@ impl Port {
                         posted: 0,
                         scratch: vec![FrameDesc::default(); cfg.batch],
                         stats: PortStats::default(),
-                        bound: umem.bound.clone(),
-                        key: (ifname.to_owned(), queue),
+                        owned: OwnedFrames::new(umem.spec.frames, umem.spec.frame_size),
+                        fresh: umem.fresh.clone(),
+                        registration,
+                        _bound: BoundKey {
+                            list: umem.bound.clone(),
+                            key: (ifname.to_owned(), queue),
+                        },
                     };
                     // Unlock before anything that can fail: dropping `port` takes the lock.
                     drop(bound);
@@ -263,6 +289,21 @@ impl Port {
         self.rx.fd().as_raw_fd()
     }
 
+    /// The socket's fd, for `poll(2)` (POLLIN: the RX ring has frames). Valid as long as the
+    /// port is: the borrow ties it to the port.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd belongs to this port's socket, which stays open while `self` lives
+        // (it is closed only when the rings are dropped); the returned borrow cannot outlive
+        // `self`.
+        unsafe { BorrowedFd::borrow_raw(self.raw_fd()) }
+    }
+
+    /// Frames this port has handed to the kernel and not had back (on its fill, RX, TX or
+    /// completion ring): what [`Port::close`] would recover.
+    pub fn outstanding(&self) -> usize {
+        self.owned.count()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> PortStats {
         self.stats
@@ -285,6 +326,7 @@ impl Port {
         // the RX ring; those frames belong to this port's UMEM and are now owned by userspace.
         let n = unsafe { self.rx.consume(&mut self.scratch[..want]) };
         for raw in &self.scratch[..n] {
+            self.owned.clear(raw.addr());
             // `want <= out.spare()`, so this cannot fail; the Err arm is unreachable.
             let _ = out.push(Desc {
                 raw: *raw,
@@ -312,6 +354,10 @@ impl Port {
             // SAFETY: the frames at the tail of the pool are free (owned by no `Desc` and in no
             // ring) and belong to this port's UMEM; they are removed from the pool right after.
             let produced = unsafe { self.fq.produce(&pool.free[start..]) };
+            // The ring reserves all `k` slots or none, so `produced` is 0 or `k`.
+            for raw in &pool.free[start..start + produced] {
+                self.owned.set(raw.addr());
+            }
             pool.free.truncate(pool.free.len() - produced);
             self.posted += produced as u32;
         }
@@ -347,6 +393,9 @@ impl Port {
         // from `batch` (their only owner) right after, so userspace cannot touch them until the
         // completion ring hands them back.
         let sent = unsafe { self.tx.produce(&self.scratch[..k]) };
+        for raw in &self.scratch[..sent] {
+            self.owned.set(raw.addr());
+        }
         batch.descs.drain(..sent);
         self.stats.tx += sent as u64;
         if self.tx.needs_wakeup() {
@@ -364,6 +413,7 @@ impl Port {
         // transmitting; userspace owns them again and they go straight to the free list.
         let n = unsafe { self.cq.consume(&mut self.scratch[..]) };
         for raw in &self.scratch[..n] {
+            self.owned.clear(raw.addr());
             pool.free.push(*raw);
         }
         self.stats.completed += n as u64;
@@ -394,5 +444,77 @@ impl Port {
         self.tx
             .wakeup()
             .map_err(|source| XskError::Wakeup { ring: "tx", source })
+    }
+
+    /// Whether this is the UMEM's registration socket (the first opened while the UMEM had
+    /// no other socket): [`Port::close`] cannot recover its fill and TX ring frames, and its
+    /// `(ifname, queue)` cannot be bound again from this UMEM.
+    pub fn is_registration_socket(&self) -> bool {
+        self.registration
+    }
+
+    /// Close the socket and give back to `pool` every frame this port still held: first what
+    /// waits on the RX and completion rings, then, once the socket is closed and the kernel
+    /// can no longer touch them, the frames left on the fill and TX rings (from the
+    /// ownership bitmap). Returns the frames returned to `pool`. Dropping a port instead
+    /// loses those frames to the pool for the UMEM's lifetime.
+    ///
+    /// Frames received by this port and still held as [`Desc`]s (e.g. in another port's TX
+    /// batch) are not this port's any more and are not touched.
+    ///
+    /// Known limit: the UMEM's registration socket ([`Port::is_registration_socket`]) is
+    /// not closed by libxdp (it closes the UMEM's own fd only with the UMEM), so the kernel
+    /// may still use the frames on its fill ring; for that port only the RX and completion
+    /// rings are drained and the rest stays lost, as with a drop. A worker avoids it by
+    /// opening first a socket it keeps for the UMEM's lifetime (the uplink).
+    pub fn close(mut self, pool: &mut FramePool) -> usize {
+        assert_eq!(
+            pool.umem_id(),
+            self.umem,
+            "Port closed into the pool of another UMEM"
+        );
+        let mut returned = 0;
+        // Bounded: each ring holds at most its size; a fresh arrival after the last pass is
+        // still marked and recovered below.
+        for _ in 0..=self.owned.capacity().div_ceil(self.batch.max(1)) {
+            let want = self.scratch.len();
+            // SAFETY: as in `rx_batch`: the kernel hands these frames of this UMEM back.
+            let n = unsafe { self.rx.consume(&mut self.scratch[..want]) };
+            for raw in &self.scratch[..n] {
+                self.owned.clear(raw.addr());
+                pool.free.push(*raw);
+            }
+            let c = self.reap_completions(pool);
+            returned += n + c;
+            if n == 0 && c == 0 {
+                break;
+            }
+        }
+        let self_registration = self.registration;
+        let Port {
+            tx,
+            rx,
+            fq,
+            cq,
+            owned,
+            fresh,
+            _bound: bound,
+            ..
+        } = self;
+        // Dropping the rings deletes the socket (xsk_socket__delete closes its fd): from here
+        // on the kernel neither fills nor transmits from this port's frames.
+        drop((tx, rx, fq, cq));
+        if self_registration {
+            drop(bound);
+            return returned;
+        }
+        for i in owned.indices() {
+            if let Some(raw) = fresh.get(i) {
+                pool.free.push(*raw);
+                returned += 1;
+            }
+        }
+        drop(bound);
+        returned
     }
 }

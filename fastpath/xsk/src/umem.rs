@@ -165,6 +165,9 @@ pub struct Umem {
     pub(crate) spec: UmemSpec,
     /// `(ifname, queue)` pairs already bound from this UMEM (control path only).
     pub(crate) bound: Arc<Mutex<Vec<(String, u32)>>>,
+    /// Every frame's descriptor as the UMEM first handed it out (length 0), indexed by frame
+    /// number: what [`crate::Port::close`] returns to the pool for a frame it recovers.
+    pub(crate) fresh: Arc<[FrameDesc]>,
 }
 
 impl Umem {
@@ -197,11 +200,14 @@ impl Umem {
                 detail: format!("{e:?}"),
             })?;
         let id = NEXT_UMEM_ID.fetch_add(1, Ordering::Relaxed);
+        let mut fresh = descs.clone();
+        fresh.sort_unstable_by_key(FrameDesc::addr);
         let umem = Umem {
             inner,
             id,
             spec,
             bound: Arc::new(Mutex::new(Vec::new())),
+            fresh: fresh.into(),
         };
         Ok((
             umem,
