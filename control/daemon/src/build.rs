@@ -1,7 +1,7 @@
 //! Building the non-policy tables (settings, NAT, nodes, endpoints, routes) from the
 //! current state, one cycle at a time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use ipnet::IpNet;
 use tortie_abi as abi;
@@ -48,6 +48,51 @@ impl Engine {
         } else {
             self.neigh.gateway_mac
         }
+    }
+
+    /// The BGP speaker's learned routes as route targets: a next hop that is another node
+    /// goes to that node (dropped while its MAC is unresolved, like its blocks), any other
+    /// next hop to the uplink.
+    fn learned_routes(&mut self, routable: &BTreeSet<String>) -> Vec<(IpNet, Target)> {
+        let Some(bgp) = &self.bgp else {
+            return Vec::new();
+        };
+        let mut ids = HashMap::new();
+        let mut names = HashMap::new();
+        for (name, addrs) in &self.cluster.nodes {
+            if *name == self.node {
+                continue;
+            }
+            let id = abi::NodeId(self.node_ids.get(name));
+            names.insert(id, name.clone());
+            for a in [addrs.v4, addrs.v6].into_iter().flatten() {
+                ids.insert(a.addr(), id);
+            }
+        }
+        bgp.learned(&ids)
+            .into_iter()
+            .filter_map(|r| {
+                let prefix = IpNet::new(r.route.prefix.addr, r.route.prefix.len).ok()?;
+                let target = match r.route.target {
+                    abi::RouteTarget::Node { node, encap } => {
+                        let name = names.get(&node)?;
+                        if routable.contains(name) {
+                            Target::Node {
+                                node: name.clone(),
+                                encap,
+                            }
+                        } else {
+                            Target::Blackhole("node MAC unresolved")
+                        }
+                    }
+                    abi::RouteTarget::Uplink => Target::Uplink,
+                    abi::RouteTarget::Host => Target::Host,
+                    abi::RouteTarget::Blackhole => Target::Blackhole("bgp"),
+                    abi::RouteTarget::Local(_) => return None,
+                };
+                Some((prefix, target))
+            })
+            .collect()
     }
 
     /// The non-policy tables from the current state.
@@ -210,8 +255,10 @@ impl Engine {
         let affinities: Vec<(String, IpNet)> = self.cluster.affinities.keys().cloned().collect();
         let remote: Vec<(String, Vec<IpNet>)> =
             self.cluster.remote_workloads.values().cloned().collect();
+        let learned = self.learned_routes(&routable);
         let is_routable = |n: &str| routable.contains(n);
         self.routes = routes::compute(&RouteInputs {
+            learned: &learned,
             me: &self.node,
             my_addrs: &self.host.my,
             locals: &locals,

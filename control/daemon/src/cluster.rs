@@ -76,6 +76,12 @@ pub struct Cluster {
     /// Other nodes' workload endpoints: (node, addresses), for borrowed addresses.
     pub remote_workloads: BTreeMap<EndpointId, (String, Vec<IpNet>)>,
     felix: BTreeMap<String, Option<EndpointToHostAction>>,
+    /// The resources the BGP speaker's plan reads (Node, BGPConfiguration, BGPPeer, IPPool),
+    /// by key.
+    bgp_resources: BTreeMap<String, Resource>,
+    /// Set when a BGP input (one of those resources, or a block affinity) changed; the
+    /// daemon clears it when it has re-planned.
+    pub bgp_changed: bool,
     /// The graph the policy compiler reads.
     pub graph: CalcGraph,
     /// Key -> resource identity, to delete what a deleted key held.
@@ -127,6 +133,8 @@ impl Cluster {
             hosts: BTreeMap::new(),
             remote_workloads: BTreeMap::new(),
             felix: BTreeMap::new(),
+            bgp_resources: BTreeMap::new(),
+            bgp_changed: true,
             graph: CalcGraph::new(),
             known: HashMap::new(),
         }
@@ -140,6 +148,35 @@ impl Cluster {
                 .keys()
                 .filter_map(|(host, cidr)| keys::ipam_affinity_key(host, &cidr.to_string()).ok()),
         );
+        out
+    }
+
+    /// The resources the BGP speaker's plan reads (Node, BGPConfiguration, BGPPeer, IPPool).
+    pub fn bgp_resources(&self) -> Vec<Resource> {
+        self.bgp_resources.values().cloned().collect()
+    }
+
+    /// What this node's speaker advertises: its confirmed affine blocks, plus the addresses
+    /// its workloads borrowed from other nodes' blocks (inside a pool, outside every block
+    /// affine to this node) as host prefixes, as Calico advertises them without strict
+    /// affinity.
+    pub fn advertised_prefixes(&self) -> Vec<IpNet> {
+        let own: Vec<IpNet> = self
+            .affinities
+            .keys()
+            .filter(|(host, _)| *host == self.node)
+            .map(|(_, block)| *block)
+            .collect();
+        let mut out = own.clone();
+        for w in self.workloads.values() {
+            for addr in &w.addrs {
+                let host = IpNet::from(addr.addr());
+                let pooled = self.pools.values().any(|p| p.cidr.contains(&host));
+                if pooled && !own.iter().any(|b| b.contains(&host)) && !out.contains(&host) {
+                    out.push(host);
+                }
+            }
+        }
         out
     }
 
@@ -173,6 +210,7 @@ impl Cluster {
             } else {
                 self.affinities.remove(&k).is_some()
             };
+            self.bgp_changed |= changed;
             return Touched {
                 policy: false,
                 tables: changed,
@@ -200,6 +238,23 @@ impl Cluster {
             }
         });
         // A deletion, or a value that no longer parses: forget what the key held.
+        let bgp_kind = matches!(
+            kind,
+            Kind::Node | Kind::BgpConfiguration | Kind::BgpPeer | Kind::IpPool
+        );
+        if bgp_kind {
+            let changed = match &resource {
+                Some(r) => self.bgp_resources.get(key) != Some(r),
+                None => self.bgp_resources.contains_key(key),
+            };
+            if changed {
+                self.bgp_changed = true;
+                match &resource {
+                    Some(r) => self.bgp_resources.insert(key.to_string(), r.clone()),
+                    None => self.bgp_resources.remove(key),
+                };
+            }
+        }
         let Some(resource) = resource else {
             let Some(old) = self.known.remove(key) else {
                 return Touched::default();
@@ -222,7 +277,9 @@ impl Cluster {
                     name: key.name.clone(),
                 };
                 let remote = self.remote_workloads.remove(&id).is_some();
-                self.workloads.remove(&id).is_some() || remote
+                let local = self.workloads.remove(&id).is_some();
+                self.bgp_changed |= local;
+                local || remote
             }
             Kind::HostEndpoint => self
                 .hosts
@@ -272,13 +329,16 @@ impl Cluster {
                             .collect(),
                     };
                     let moved = self.remote_workloads.remove(&id).is_some();
-                    self.workloads.insert(id, local.clone()) != Some(local) || moved
+                    let old = self.workloads.insert(id, local.clone());
+                    self.bgp_changed |= old.as_ref().map(|o| &o.addrs) != Some(&local.addrs);
+                    old != Some(local) || moved
                 } else {
                     let remote = (
                         w.spec.node.clone(),
                         w.spec.ip_networks.iter().map(|c| c.0).collect::<Vec<_>>(),
                     );
                     let was_local = self.workloads.remove(&id).is_some();
+                    self.bgp_changed |= was_local;
                     let changed =
                         self.remote_workloads.get(&id) != Some(&remote) && !w.spec.node.is_empty();
                     if w.spec.node.is_empty() {
@@ -370,6 +430,71 @@ mod tests {
         );
         assert!(c.workloads.is_empty());
         assert!(c.apply(key, None).policy);
+    }
+
+    #[test]
+    fn bgp_inputs_are_kept_and_flagged() {
+        let mut c = Cluster::new("n1");
+        c.bgp_changed = false;
+        let node = "/calico/resources/v3/projectcalico.org/nodes/n1";
+        let doc = r#"{"apiVersion":"projectcalico.org/v3","kind":"Node","metadata":{"name":"n1"},"spec":{"bgp":{"ipv4Address":"198.18.1.11/24"}}}"#;
+        put(&mut c, node, doc);
+        assert!(std::mem::take(&mut c.bgp_changed));
+        put(&mut c, node, doc);
+        assert!(!c.bgp_changed, "the same value again is no change");
+        put(
+            &mut c,
+            "/calico/resources/v3/projectcalico.org/bgppeers/tor",
+            r#"{"apiVersion":"projectcalico.org/v3","kind":"BGPPeer","metadata":{"name":"tor"},"spec":{"peerIP":"198.18.1.1","asNumber":64513}}"#,
+        );
+        put(
+            &mut c,
+            "/calico/resources/v3/projectcalico.org/ippools/p",
+            r#"{"apiVersion":"projectcalico.org/v3","kind":"IPPool","metadata":{"name":"p"},"spec":{"cidr":"198.19.0.0/20"}}"#,
+        );
+        assert!(std::mem::take(&mut c.bgp_changed));
+        assert_eq!(c.bgp_resources().len(), 3);
+        // Policy-only kinds leave BGP alone.
+        put(
+            &mut c,
+            "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/x",
+            r#"{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"x"},"spec":{"selector":"all()"}}"#,
+        );
+        assert!(!c.bgp_changed);
+        put(
+            &mut c,
+            "/calico/ipam/v2/host/n1/ipv4/block/198.19.0.0-26",
+            r#"{"state":"confirmed"}"#,
+        );
+        put(
+            &mut c,
+            "/calico/ipam/v2/host/n2/ipv4/block/198.19.0.64-26",
+            r#"{"state":"confirmed"}"#,
+        );
+        assert!(std::mem::take(&mut c.bgp_changed));
+        // A local workload inside its own block adds nothing; one borrowed from n2's does.
+        let wep = |name: &str, ip: &str| {
+            format!(
+                r#"{{"apiVersion":"projectcalico.org/v3","kind":"WorkloadEndpoint","metadata":{{"name":"{name}","namespace":"ns"}},"spec":{{"node":"n1","interfaceName":"tor0123456789a","ipNetworks":["{ip}"]}}}}"#
+            )
+        };
+        let key = |name: &str| {
+            format!("/calico/resources/v3/projectcalico.org/workloadendpoints/ns/{name}")
+        };
+        put(&mut c, &key("a"), &wep("a", "198.19.0.4/32"));
+        put(&mut c, &key("b"), &wep("b", "198.19.0.70/32"));
+        assert!(std::mem::take(&mut c.bgp_changed));
+        let adv: Vec<String> = c
+            .advertised_prefixes()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(adv, ["198.19.0.0/26", "198.19.0.70/32"]);
+        c.apply(&key("b"), None);
+        assert!(c.bgp_changed);
+        assert_eq!(c.advertised_prefixes().len(), 1);
+        c.apply("/calico/resources/v3/projectcalico.org/bgppeers/tor", None);
+        assert_eq!(c.bgp_resources().len(), 2);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! every [`TICK`]: a snapshot the ring asks for is sent; links and neighbours are refreshed
 //! (every second while something is unresolved, else every [`SLOW_REFRESH`]); the status is
 //! published every [`STATUS_EVERY`] and on a new generation (at most once a second);
+//! the BGP speaker is re-planned when one of its inputs changed, and its learned-route
+//! changes make the tables dirty (so they leave as a delta within a tick);
 //! endpoints the fastpath applied are reported up; SQLite history is compacted now and then.
 //!
 //! SIGTERM/SIGINT end the loop; the host veth pair is deleted and the process exits 0.
@@ -97,6 +99,7 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
     let started = now_unix();
     let v4_choice = opts.v4_choice()?;
     let v6_choice = opts.v6_choice()?;
+    let bgp_on = opts.bgp_enabled()?;
     let config = tortie_datastore::DatastoreConfig::from_env()?;
     let ds = tortie_datastore::open(&config)?;
     tracing::info!(node = %opts.node, datastore = %ds.describe(), "tortie-control starting");
@@ -179,8 +182,17 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         },
         neigh,
     );
+    if bgp_on {
+        engine.bgp = Some(crate::bgp::BgpRunner::new(
+            &opts.node,
+            opts.bgp_secrets_dir.clone(),
+        )?);
+    } else {
+        tracing::info!("BGP off");
+    }
     let (mut syncer, kvs) = Syncer::start(ds.clone())?;
     engine.apply(crate::sync::Update::Resync(kvs));
+    engine.poll_bgp();
     let wanted = engine.neighbour_addrs();
     engine.neigh.refresh(&engine.nl, uplink_index, &wanted, 64);
     let first = cycle(&mut engine, &metrics);
@@ -263,6 +275,8 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
             .datastore_events
             .inc_by(engine.events.saturating_sub(metrics.datastore_events.get()));
 
+        engine.poll_bgp();
+
         // Periodic work.
         let unresolved = !engine.unresolved_nodes.is_empty()
             || !engine.pending_endpoints.is_empty()
@@ -272,7 +286,8 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         } else {
             SLOW_REFRESH
         };
-        let mut dirty = engine.snapshot_owed();
+        // A snapshot owed, or learned BGP routes that changed.
+        let mut dirty = engine.snapshot_owed() | engine.tables_dirty;
         if state.last_refresh.elapsed() >= period {
             state.last_refresh = Instant::now();
             let wanted = engine.neighbour_addrs();
@@ -329,6 +344,9 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         serde_json::to_string(&doc).unwrap_or_default(),
     ));
     drop(status_tx);
+    if let Some(bgp) = engine.bgp.take() {
+        bgp.shutdown();
+    }
     let _ = writer.join();
     match engine.nl.delete_link(HOST_IF) {
         Ok(_) => tracing::info!(host_if = HOST_IF, "host veth pair deleted"),

@@ -95,6 +95,8 @@ pub struct Engine {
     pub tables_dirty: bool,
     /// Datastore changes applied.
     pub events: u64,
+    /// The BGP speaker (`None` with `--bgp off`).
+    pub bgp: Option<crate::bgp::BgpRunner>,
 }
 
 impl Engine {
@@ -126,6 +128,7 @@ impl Engine {
             snapshot_pending: true,
             tables_dirty: true,
             events: 0,
+            bgp: None,
         }
     }
 
@@ -154,6 +157,18 @@ impl Engine {
                 self.tables_dirty = true;
             }
         }
+    }
+
+    /// Re-plans the BGP speaker if one of its inputs changed; marks the tables dirty when
+    /// its learned routes changed. Called every loop iteration.
+    pub fn poll_bgp(&mut self) {
+        let Some(bgp) = &mut self.bgp else {
+            return;
+        };
+        if std::mem::take(&mut self.cluster.bgp_changed) {
+            bgp.sync(&self.cluster);
+        }
+        self.tables_dirty |= bgp.take_changed();
     }
 
     /// Asks for a full snapshot at the next cycle.

@@ -15,14 +15,20 @@
 //! address and registration), [`netlink`] and [`host`] (links, neighbours, host plumbing),
 //! [`sync`] (list + watch), [`cluster`] (datastore-derived state), [`routes`] (route
 //! computation), [`programs`] (policy programs shared by equal plans), [`tables`] and [`publisher`] (diffs and the ring), [`engine`] (one cycle),
-//! [`status`], `report` and [`metrics`] (what is reported), [`daemon`] (the loop).
+//! [`status`], `report` and [`metrics`] (what is reported), [`bgp`] (the speaker),
+//! [`daemon`] (the loop).
 //!
-//! Known gaps, stated plainly: routes come from block affinities and workload endpoints
-//! (BGP-learned routes are not merged yet); host endpoints naming no interface (`*`) are not put in the tables; the
+//! With `--bgp on` (the default, as Calico's `CALICO_NETWORKING_BACKEND=bird`) the node runs
+//! a BGP speaker ([`bgp`], on `tortie-bgp-agent`): it advertises this node's blocks, and the
+//! routes it learns fill the route table with origin `bgp` wherever the datastore gives no
+//! route for the prefix; its sessions are published in the node status.
+//!
+//! Known gaps, stated plainly: host endpoints naming no interface (`*`) are not put in the tables; the
 //! node-wide IP-in-IP mode is derived from the pools (Always if any pool is, else
 //! CrossSubnet if any pool is).
 
 pub mod autodetect;
+pub mod bgp;
 mod build;
 pub mod cluster;
 pub mod daemon;

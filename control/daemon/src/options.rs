@@ -60,12 +60,33 @@ pub struct Options {
     /// JSON log lines.
     #[arg(long)]
     pub json_logs: bool,
+    /// Run the node's BGP speaker: `on` or `off`. The environment variable takes Calico's
+    /// `CALICO_NETWORKING_BACKEND` values too: `bird` means on, `none` and `vxlan` off.
+    #[arg(long, env = "CALICO_NETWORKING_BACKEND", default_value = "on")]
+    pub bgp: String,
+    /// Where BGP passwords are read: `DIR/<secret name>/<key>` files (a Kubernetes secret
+    /// mounted as a volume). Without it, `secretKeyRef` passwords are reported missing and
+    /// those sessions run without TCP-MD5.
+    #[arg(long, env = "BGP_SECRETS_DIR")]
+    pub bgp_secrets_dir: Option<PathBuf>,
 }
 
 impl Options {
     /// The IPv4 address choice.
     pub fn v4_choice(&self) -> Result<AddressChoice, ControlError> {
         AddressChoice::parse(&self.ip, &self.ip_autodetection_method, false, "--ip")
+    }
+
+    /// Whether the BGP speaker runs (`--bgp`, or `CALICO_NETWORKING_BACKEND`).
+    pub fn bgp_enabled(&self) -> Result<bool, ControlError> {
+        match self.bgp.trim().to_ascii_lowercase().as_str() {
+            "on" | "bird" | "" => Ok(true),
+            "off" | "none" | "vxlan" => Ok(false),
+            other => Err(ControlError::Config {
+                option: "--bgp",
+                reason: format!("{other:?} is not on, off, bird, none or vxlan"),
+            }),
+        }
     }
 
     /// The IPv6 address choice.
@@ -102,5 +123,39 @@ impl AddressChoice {
                 Ok(AddressChoice::Fixed(net))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        let mut full = vec!["tortie-control", "--node", "n1"];
+        full.extend_from_slice(args);
+        Options::try_parse_from(full).unwrap()
+    }
+
+    #[test]
+    fn bgp_follows_calico_backend_names() {
+        assert!(
+            parse(&[]).bgp_enabled().unwrap()
+                || std::env::var_os("CALICO_NETWORKING_BACKEND").is_some()
+        );
+        for (value, on) in [
+            ("on", true),
+            ("bird", true),
+            ("off", false),
+            ("none", false),
+            ("vxlan", false),
+        ] {
+            assert_eq!(
+                parse(&["--bgp", value]).bgp_enabled().unwrap(),
+                on,
+                "{value}"
+            );
+        }
+        let err = parse(&["--bgp", "maybe"]).bgp_enabled().unwrap_err();
+        assert!(err.to_string().contains("--bgp"), "{err}");
     }
 }

@@ -193,6 +193,10 @@ impl LoopState {
             },
             fastpath: status::read_fastpath(&opts.fastpath_status, now),
             routes,
+            bgp: engine
+                .bgp
+                .as_ref()
+                .map_or_else(crate::bgp::BgpStatus::disabled, |b| b.status()),
         }
     }
 }

@@ -9,7 +9,10 @@
 //! - another node's workload address outside that node's blocks (borrowed) -> that node, as
 //!   a host route;
 //! - the node's own addresses -> `Host`;
-//! - `0.0.0.0/0` and `::/0` -> `Uplink`.
+//! - `0.0.0.0/0` and `::/0` -> `Uplink`;
+//! - routes the BGP speaker learned (origin `bgp`), only for prefixes none of the above
+//!   gives: the datastore is authoritative for the cluster's own blocks and workloads, BGP
+//!   fills in the rest (a ToR's or another cluster's prefixes).
 //!
 //! A block whose node has no usable address, or whose MAC is not resolved yet, is routed to
 //! `Blackhole` too (with that reason): sending its traffic unencapsulated to the default
@@ -132,6 +135,8 @@ pub struct RouteInputs<'a> {
     pub nodes: &'a BTreeMap<String, NodeAddrs>,
     /// Other nodes' workloads: (node, addresses).
     pub remote: &'a [(String, Vec<IpNet>)],
+    /// Routes learned over BGP, already mapped to targets.
+    pub learned: &'a [(IpNet, Target)],
 }
 
 /// The table encapsulation for a pool mode.
@@ -233,6 +238,14 @@ pub fn compute(input: &RouteInputs<'_>) -> Vec<RouteEntry> {
             );
         }
     }
+    // BGP fills only prefixes nothing else gives.
+    for (prefix, target) in input.learned {
+        out.entry(prefix.trunc()).or_insert_with(|| RouteEntry {
+            prefix: prefix.trunc(),
+            target: target.clone(),
+            origin: Origin::Bgp,
+        });
+    }
     out.into_values().collect()
 }
 
@@ -291,7 +304,20 @@ mod tests {
             // Borrowed from n1's block: a host route to n2.
             ("n2".to_string(), vec![net("198.19.0.9/32")]),
         ];
+        let learned = vec![
+            // Also an IPAM block: the datastore's route wins.
+            (
+                net("198.19.0.64/26"),
+                Target::Node {
+                    node: "n3".into(),
+                    encap: None,
+                },
+            ),
+            // Known only to BGP.
+            (net("198.18.200.0/24"), Target::Uplink),
+        ];
         let routes = compute(&RouteInputs {
+            learned: &learned,
             remote: &remote,
             me: "n1",
             my_addrs: &me,
@@ -350,7 +376,9 @@ mod tests {
                 encap: Some(abi::IpipMode::CrossSubnet)
             }
         );
-        assert_eq!(routes.len(), 10);
+        assert_eq!(find("198.18.200.0/24").origin, Origin::Bgp);
+        assert_eq!(find("198.18.200.0/24").target, Target::Uplink);
+        assert_eq!(routes.len(), 11);
     }
 
     #[test]

@@ -18,8 +18,18 @@
 //!  "fastpath":{"state":"fresh","age_s":1,"status":{ ...the fastpath status file... }},
 //!  "routes":[{"prefix":"198.19.0.64/26","target":"node","node":"node2",
 //!             "next_hop":"198.18.1.12","interface":"eth0","encap":"ipip-cross-subnet",
-//!             "origin":"ipam-block"}]}
+//!             "origin":"ipam-block"}],
+//!  "bgp":{"enabled":true,"running":true,"as_number":64512,"router_id":"198.18.1.11",
+//!         "error":null,
+//!         "peers":[{"address":"198.18.1.12","port":179,"type":"node-to-node mesh",
+//!                   "node":"node2","remote_as":64512,"state":"up","info":"Established",
+//!                   "since_unix":1700000002,"prefixes_received":1,
+//!                   "prefixes_advertised":1}]}}
 //! ```
+//!
+//! `bgp.peers[].state` is calicoctl's STATE (`up` when Established, else `start`) and
+//! `info` the RFC 4271 state, with the last error while not Established. With `--bgp off`
+//! `bgp` is `{"enabled":false,"running":false,...,"peers":[]}`.
 //!
 //! `fastpath.state` is `fresh` (file updated within [`FASTPATH_STALE_AFTER_S`]), `stale`
 //! (older) or `missing` (no readable file; `status` is null then).
@@ -181,6 +191,8 @@ pub struct NodeStatus {
     pub fastpath: FastpathPart,
     /// Routes in force.
     pub routes: Vec<RouteStatus>,
+    /// The BGP speaker and its sessions.
+    pub bgp: crate::bgp::BgpStatus,
 }
 
 /// Reads the fastpath status file and classifies it.

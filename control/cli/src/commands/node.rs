@@ -222,6 +222,7 @@ pub fn status_text(doc: &Value, now: u64) -> String {
             s(&fc["reason"])
         );
     }
+    out.push_str(&bgp_text(&doc["bgp"], now));
     let state = f["state"].as_str().unwrap_or("missing");
     let fp_state = match state {
         "fresh" => "up",
@@ -314,6 +315,104 @@ pub fn status_text(doc: &Value, now: u64) -> String {
     out
 }
 
+/// The BGP part of `node status`: the speaker, then its sessions as `calicoctl node
+/// status` lists them (PEER ADDRESS, PEER TYPE, STATE, SINCE, INFO). Empty for a status
+/// published before BGP was reported.
+pub fn bgp_text(bgp: &Value, now: u64) -> String {
+    let mut out = String::new();
+    if bgp.is_null() {
+        return out;
+    }
+    if bgp["enabled"] != true {
+        let _ = writeln!(out, "  BGP              off");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  BGP              {}  AS {}  router id {}{}",
+        if bgp["running"] == true {
+            "running"
+        } else {
+            "not running"
+        },
+        s(&bgp["as_number"]),
+        s(&bgp["router_id"]),
+        match bgp["error"].as_str() {
+            Some(e) => format!("  error: {e}"),
+            None => String::new(),
+        }
+    );
+    let mut rows = vec![[
+        "PEER ADDRESS".to_string(),
+        "PEER TYPE".to_string(),
+        "STATE".to_string(),
+        "SINCE".to_string(),
+        "INFO".to_string(),
+    ]];
+    for p in bgp["peers"].as_array().into_iter().flatten() {
+        let mut info = s(&p["info"]);
+        if p["state"] == "up" {
+            let _ = write!(
+                info,
+                ", {} received, {} advertised",
+                s(&p["prefixes_received"]),
+                s(&p["prefixes_advertised"])
+            );
+        }
+        rows.push([
+            s(&p["address"]),
+            s(&p["type"]),
+            s(&p["state"]),
+            p["since_unix"]
+                .as_u64()
+                .map_or_else(|| "-".into(), |t| since(now, t)),
+            info,
+        ]);
+    }
+    if rows.len() == 1 {
+        let _ = writeln!(out, "    no BGP peers");
+        return out;
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(w + 2)).collect();
+    let rule = format!("    +{}+", rule.join("+"));
+    let _ = writeln!(out, "{rule}");
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!(" {cell:<w$} "))
+            .collect();
+        let _ = writeln!(out, "    |{}|", cells.join("|"));
+        if i == 0 {
+            let _ = writeln!(out, "{rule}");
+        }
+    }
+    let _ = writeln!(out, "{rule}");
+    out
+}
+
+/// calicoctl's SINCE column: the UTC time of day within the last day, else the date.
+fn since(now: u64, then: u64) -> String {
+    let secs = then % 86_400;
+    if now.saturating_sub(then) < 86_400 {
+        return format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    }
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = (then / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// The text form of a node's routes.
 pub fn routes_text(doc: &Value) -> String {
     let mut rows = vec![[
@@ -401,6 +500,46 @@ mod tests {
         stopped["control"]["stopped"] = true.into();
         stopped["control"]["ready"] = false.into();
         assert!(status_text(&stopped, 1003).contains("pid 7  stopped  not ready"));
+    }
+
+    #[test]
+    fn bgp_peers_print_like_calicoctl() {
+        let mut d = doc();
+        d["bgp"] = serde_json::json!({"enabled": true, "running": true, "as_number": 64512,
+            "router_id": "198.18.1.11", "error": null,
+            "peers": [
+                {"address": "198.18.1.12", "port": 179, "type": "node-to-node mesh",
+                 "node": "n2", "remote_as": 64512, "state": "up", "info": "Established",
+                 "since_unix": 3661, "prefixes_received": 1, "prefixes_advertised": 2},
+                {"address": "198.18.1.1", "port": 179, "type": "global", "node": null,
+                 "remote_as": 64513, "state": "start", "info": "Active (connection refused)",
+                 "since_unix": 0, "prefixes_received": 0, "prefixes_advertised": 0}]});
+        let text = status_text(&d, 3700);
+        assert!(
+            text.contains("BGP              running  AS 64512  router id 198.18.1.11"),
+            "{text}"
+        );
+        let header = text.lines().find(|l| l.contains("PEER ADDRESS")).unwrap();
+        for col in ["PEER TYPE", "STATE", "SINCE", "INFO"] {
+            assert!(header.contains(col), "{header}");
+        }
+        let mesh = text.lines().find(|l| l.contains("198.18.1.12")).unwrap();
+        assert!(mesh.contains("| node-to-node mesh |"), "{mesh}");
+        assert!(mesh.contains("| up "), "{mesh}");
+        assert!(mesh.contains("01:01:01"), "{mesh}");
+        assert!(
+            mesh.contains("Established, 1 received, 2 advertised"),
+            "{mesh}"
+        );
+        let global = text.lines().find(|l| l.contains("198.18.1.1 ")).unwrap();
+        assert!(global.contains("| start "), "{global}");
+        assert!(global.contains("Active (connection refused)"), "{global}");
+        assert_eq!(since(200_000, 0), "1970-01-01");
+        assert_eq!(since(2_000_000_000, 1_700_000_000), "2023-11-14");
+        d["bgp"] = serde_json::json!({"enabled": false, "peers": []});
+        assert!(status_text(&d, 3700).contains("BGP              off"));
+        // A status without the part prints no BGP line.
+        assert!(!status_text(&doc(), 1003).contains("BGP"));
     }
 
     #[test]

@@ -260,16 +260,26 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(ns: &Netns, store: &Store, ring: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_as("n1", ns, store, ring, args)
+    }
+
+    /// [`Daemon::start`] for node `node` (its fastpath status file is per node, except n1's).
+    pub fn start_as(node: &str, ns: &Netns, store: &Store, ring: &Path, args: &[&str]) -> Daemon {
+        let status_file = if node == "n1" {
+            "fastpath-status.json".to_string()
+        } else {
+            format!("fastpath-status-{node}.json")
+        };
         let log = store.dir.path().join(format!(
             "control-{}.log",
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &ns.name, binary()])
-            .args(["--node", "n1", "--ring"])
+            .args(["--node", node, "--ring"])
             .arg(ring)
             .args(["--fastpath-status"])
-            .arg(store.dir.path().join("fastpath-status.json"))
+            .arg(store.dir.path().join(status_file))
             .args(["--log-level", "debug", "--log-file"])
             .arg(&log)
             .args(args)
