@@ -47,12 +47,17 @@ fn test(extra: &[String]) -> Result<(), String> {
     packages::ensure(packages::BUILD)?;
     packages::ensure(packages::TEST_PEERS)?;
     let mut totals = TestTotals::default();
+    // --no-fail-fast: one failing test binary must not hide the results of the others.
     let all_targets = cargo_counting(
-        &["test", "--workspace", "--all-targets"],
+        &["test", "--workspace", "--all-targets", "--no-fail-fast"],
         extra,
         &mut totals,
     );
-    let doc = cargo_counting(&["test", "--workspace", "--doc"], &[], &mut totals);
+    let doc = cargo_counting(
+        &["test", "--workspace", "--doc", "--no-fail-fast"],
+        &[],
+        &mut totals,
+    );
     println!(
         "summary: {} passed, {} failed",
         totals.passed, totals.failed
