@@ -187,27 +187,16 @@ impl Engine {
                 continue;
             };
             let table_id = self.endpoint_ids.get(&id);
-            let [
-                ingress,
-                egress,
-                untracked_ingress,
-                untracked_egress,
-                pre_dnat,
-            ] = self.shared.ids(&id);
             plain.endpoints.insert(
                 table_id,
-                abi::Endpoint {
-                    id: abi::EndpointId(table_id),
-                    if_index: link.index,
-                    kind: abi::EndpointKind::Workload,
-                    mac: w.mac,
-                    addrs: w.addrs.iter().map(prefix).collect(),
-                    ingress,
-                    egress,
-                    untracked_ingress,
-                    untracked_egress,
-                    pre_dnat,
-                },
+                endpoint_entry(
+                    table_id,
+                    link.index,
+                    abi::EndpointKind::Workload,
+                    w.mac,
+                    &w.addrs,
+                    self.shared.ids(&id),
+                ),
             );
             self.in_tables.insert(table_id, id);
             locals.push(LocalRoute {
@@ -227,27 +216,16 @@ impl Engine {
                 continue;
             };
             let table_id = self.endpoint_ids.get(&id);
-            let [
-                ingress,
-                egress,
-                untracked_ingress,
-                untracked_egress,
-                pre_dnat,
-            ] = self.shared.ids(&id);
             plain.endpoints.insert(
                 table_id,
-                abi::Endpoint {
-                    id: abi::EndpointId(table_id),
-                    if_index: link.index,
-                    kind: abi::EndpointKind::Host,
-                    mac: link.mac,
-                    addrs: h.addrs.iter().map(prefix).collect(),
-                    ingress,
-                    egress,
-                    untracked_ingress,
-                    untracked_egress,
-                    pre_dnat,
-                },
+                endpoint_entry(
+                    table_id,
+                    link.index,
+                    abi::EndpointKind::Host,
+                    link.mac,
+                    &h.addrs,
+                    self.shared.ids(&id),
+                ),
             );
             self.in_tables.insert(table_id, id);
         }
@@ -289,5 +267,36 @@ impl Engine {
             plain.routes.insert(route_key(&r.prefix), r);
         }
         plain
+    }
+}
+
+/// One endpoint's table entry; `programs` in the order `SharedPrograms::ids` gives them
+/// (ingress, egress, untracked ingress, untracked egress, preDNAT).
+fn endpoint_entry(
+    table_id: u32,
+    if_index: u32,
+    kind: abi::EndpointKind,
+    mac: abi::MacAddr,
+    addrs: &[IpNet],
+    programs: [Option<abi::ProgramId>; 5],
+) -> abi::Endpoint {
+    let [
+        ingress,
+        egress,
+        untracked_ingress,
+        untracked_egress,
+        pre_dnat,
+    ] = programs;
+    abi::Endpoint {
+        id: abi::EndpointId(table_id),
+        if_index,
+        kind,
+        mac,
+        addrs: addrs.iter().map(prefix).collect(),
+        ingress,
+        egress,
+        untracked_ingress,
+        untracked_egress,
+        pre_dnat,
     }
 }

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tortie_telemetry::{Health, LogOptions};
+use tortie_telemetry::Health;
 
 use crate::cluster::NodeAddrs;
 use crate::engine::{Engine, HostFacts};
@@ -90,12 +90,7 @@ pub fn stop_flag() -> Result<Arc<AtomicBool>, ControlError> {
 
 /// Runs the daemon until `stop` is set.
 pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
-    tortie_telemetry::init_logging(&LogOptions {
-        level: opts.log_level.clone(),
-        file: opts.log_file.clone(),
-        syslog: opts.syslog,
-        json: opts.json_logs,
-    })?;
+    tortie_telemetry::init_logging(&opts.log)?;
     let started = now_unix();
     let v4_choice = opts.v4_choice()?;
     let v6_choice = opts.v6_choice()?;

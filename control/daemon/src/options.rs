@@ -48,18 +48,9 @@ pub struct Options {
     /// Metrics and health endpoint.
     #[arg(long, default_value = DEFAULT_METRICS)]
     pub metrics: SocketAddr,
-    /// Log level or filter directive.
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-    /// Also append logs to this file.
-    #[arg(long)]
-    pub log_file: Option<PathBuf>,
-    /// Also log to the local syslog.
-    #[arg(long)]
-    pub syslog: bool,
-    /// JSON log lines.
-    #[arg(long)]
-    pub json_logs: bool,
+    /// Logging: `--log-level`, `--log-file`, `--syslog`, `--json-logs`.
+    #[command(flatten)]
+    pub log: tortie_telemetry::LogOptions,
     /// Run the node's BGP speaker: `on` or `off`. The environment variable takes Calico's
     /// `CALICO_NETWORKING_BACKEND` values too: `bird` means on, `none` and `vxlan` off.
     #[arg(long, env = "CALICO_NETWORKING_BACKEND", default_value = "on")]

@@ -85,18 +85,9 @@ pub struct Args {
         default_value = "127.0.0.1:9098"
     )]
     pub metrics: SocketAddr,
-    /// Log level (a tracing filter such as `info` or `tortie_fastpath=debug`).
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
-    /// Also log to this file.
-    #[arg(long)]
-    pub log_file: Option<PathBuf>,
-    /// Also log to syslog.
-    #[arg(long)]
-    pub syslog: bool,
-    /// Log JSON lines instead of text.
-    #[arg(long)]
-    pub json_logs: bool,
+    /// Logging: `--log-level`, `--log-file`, `--syslog`, `--json-logs`.
+    #[command(flatten)]
+    pub log: tortie_telemetry::LogOptions,
     /// Measurement aid, not for production: forward without the pipeline (no policy,
     /// conntrack, routing or NAT), a layer-2 cross-connect between the uplink and the first
     /// workload interface, so a benchmark can compare the full pipeline with the bare AF_XDP

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use tortie_pipeline::{Pipeline, PipelineConfig, swap};
-use tortie_telemetry::{Health, LogOptions, StatusFn};
+use tortie_telemetry::{Health, StatusFn};
 use tortie_xsk::{PortConfig, UmemSpec};
 
 use crate::attach::Interfaces;
@@ -52,13 +52,7 @@ pub fn port_config(args: &Args) -> PortConfig {
 
 /// Sets up logging from the arguments.
 pub fn init_logging(args: &Args) -> Result<(), DaemonError> {
-    tortie_telemetry::init_logging(&LogOptions {
-        level: args.log_level.clone(),
-        file: args.log_file.clone(),
-        syslog: args.syslog,
-        json: args.json_logs,
-    })
-    .map_err(DaemonError::Logging)
+    tortie_telemetry::init_logging(&args.log).map_err(DaemonError::Logging)
 }
 
 fn spawn(

@@ -17,16 +17,21 @@ use crate::TelemetryError;
 /// Where the local syslog daemon listens.
 const SYSLOG_SOCKET: &str = "/dev/log";
 
-/// The logging choices a daemon's command line offers.
-#[derive(Clone, Debug)]
+/// The logging choices a daemon's command line offers; both daemons flatten it into their
+/// arguments (`--log-level`, `--log-file`, `--syslog`, `--json-logs`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct LogOptions {
-    /// A level (`info`) or an `EnvFilter` directive (`info,tortie_ring=debug`).
+    /// Log level (`info`) or a filter directive (`info,tortie_ring=debug`).
+    #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "info")]
     pub level: String,
-    /// Also append to this file.
+    /// Also append logs to this file.
+    #[arg(long = "log-file")]
     pub file: Option<PathBuf>,
-    /// Also send to the local syslog (`/dev/log`, facility daemon).
+    /// Also send logs to the local syslog (`/dev/log`, facility daemon).
+    #[arg(long)]
     pub syslog: bool,
     /// JSON lines instead of text (for stderr and the file).
+    #[arg(long = "json-logs")]
     pub json: bool,
 }
 
