@@ -13,6 +13,7 @@ pub mod lab_command;
 pub mod matrix;
 pub mod netns;
 pub mod packages;
+pub mod policy_latency;
 pub mod probe;
 
 use std::path::PathBuf;

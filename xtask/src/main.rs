@@ -3,7 +3,8 @@
 //! - `test`: installs missing Debian packages, then runs the whole test suite.
 //! - `demo`: installs missing packages, builds, and runs the demo (the README's main command).
 //! - `lab`: `up|status|down|add|del`, the three-node lab of network namespaces.
-//! - `bench`: runs the criterion benchmarks.
+//! - `bench`: runs the criterion benchmarks; `bench policy-latency` measures how fast a policy
+//!   change is enforced on a lab node (see `xtask::policy_latency`).
 
 use std::process::{Command, ExitCode};
 
@@ -15,7 +16,9 @@ const USAGE: &str = "usage: cargo xtask <test|demo|lab|bench> [args...]
   demo    install missing Debian packages, build, and run the Tortie demo on a three-node lab
           (--no-daemons: kernel forwarding instead of tortie-fastpath)
   lab     up|status|down|add|del: the lab of network namespaces (`cargo xtask lab help`)
-  bench   run the criterion benchmarks (extra args go to cargo bench)";
+  bench   run the criterion benchmarks (extra args go to cargo bench)
+  bench policy-latency [--endpoints N] [--changes N] [--debug]
+          commit -> enforced latency of policy changes on a lab node (release build, root)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -124,6 +127,9 @@ fn cargo_counting(args: &[&str], extra: &[String], totals: &mut TestTotals) -> R
 }
 
 fn bench(extra: &[String]) -> Result<(), String> {
+    if extra.first().map(String::as_str) == Some("policy-latency") {
+        return xtask::policy_latency::run(&extra[1..]).map_err(|err| err.to_string());
+    }
     packages::ensure(packages::BUILD)?;
     cargo(&["bench", "--workspace"], extra)
 }

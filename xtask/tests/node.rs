@@ -75,6 +75,7 @@ fn node_lab_with_daemons() {
     }
 
     connectivity(&mut checks, &net);
+    host_probes(&mut checks, &mut guard, &net);
     encapsulation(&mut checks, &net);
     nat_outgoing(&mut checks, &net);
     spoofing(&mut checks, &net);
@@ -262,6 +263,125 @@ fn policy(checks: &mut Checks, guard: &mut LabGuard, net: &Net) {
         "UDP frontend->backend denied by policy",
         udp.is_none(),
         format!("{udp:?}"),
+    );
+}
+
+/// Denies all ingress to l-b1: workloads are refused, the node's own probes are not.
+const DENY_B1: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: deny-all-to-b1
+spec:
+  order: 5
+  selector: name == 'l-b1'
+  types: [Ingress]
+";
+
+/// An HTTP-style exchange from `namespace`: connect, read the greeting, send a request and
+/// read it back whole (the responder echoes). Returns what came back, or why it failed.
+fn http_style(namespace: &str, addr: IpAddr) -> Result<String, String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    xtask::netns::run_in(namespace, move || {
+        let stream = std::net::TcpStream::connect_timeout(
+            &std::net::SocketAddr::new(addr, PORT),
+            Duration::from_secs(1),
+        )
+        .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .map_err(|e| e.to_string())?;
+        let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut reader = BufReader::new(stream);
+        let mut greeting = String::new();
+        reader
+            .read_line(&mut greeting)
+            .map_err(|e| format!("greeting: {e}"))?;
+        writer
+            .write_all(request.as_bytes())
+            .map_err(|e| format!("request: {e}"))?;
+        let mut answer = vec![0u8; request.len()];
+        reader
+            .read_exact(&mut answer)
+            .map_err(|e| format!("response: {e}"))?;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        if answer == request {
+            Ok(greeting.trim().to_string())
+        } else {
+            Err(format!("response {answer:?}"))
+        }
+    })
+    .map_err(|e| e.to_string())?
+}
+
+/// Health probes: the node reaches its local workload through the fastpath (the kernel routes
+/// workload addresses via tortie-hostk), by TCP, an HTTP-style exchange, UDP and ping, also
+/// while a default-deny ingress policy selects the workload (host-originated traffic is not
+/// policed by workload ingress policy, as in Calico).
+fn host_probes(checks: &mut Checks, guard: &mut LabGuard, net: &Net) {
+    let node = NODES[0].namespace;
+    let b1 = net.addr["l-b1"];
+    let route = std::process::Command::new("ip")
+        .args(["netns", "exec", node, "ip", "route", "get", &b1.to_string()])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    checks.record(
+        "node1 routes its workload's address through the fastpath (tortie-hostk)",
+        route.contains("dev tortie-hostk"),
+        route.trim().to_string(),
+    );
+    let tool = guard.lab().tortiectl();
+    for denied in [false, true] {
+        let phase = if denied {
+            tool.apply(DENY_B1).unwrap();
+            let enforced = eventually(Duration::from_secs(5), || {
+                net.tcp("l-a1", "l-b1", QUICK).is_none()
+            });
+            checks.record(
+                "default-deny ingress on l-b1 refuses workloads",
+                enforced.is_some(),
+                format!("after {enforced:?}"),
+            );
+            "under default-deny ingress"
+        } else {
+            "open"
+        };
+        let tcp = eventually(Duration::from_secs(3), || {
+            probe::tcp(node, b1, PORT, QUICK).unwrap().as_deref() == Some("l-b1")
+        });
+        checks.record(
+            &format!("node1 -> local workload TCP ({phase})"),
+            tcp.is_some(),
+            format!("{tcp:?}"),
+        );
+        let http = http_style(node, b1);
+        checks.record(
+            &format!("node1 -> local workload HTTP-style exchange ({phase})"),
+            http.as_deref() == Ok("l-b1"),
+            format!("{http:?}"),
+        );
+        let udp = probe::udp(node, b1, PORT, None, QUICK).unwrap();
+        checks.record(
+            &format!("node1 -> local workload UDP ({phase})"),
+            udp.as_deref() == Some("l-b1"),
+            format!("{udp:?}"),
+        );
+        let icmp = eventually(Duration::from_secs(2), || probe::ping(node, b1).unwrap());
+        checks.record(
+            &format!("node1 -> local workload ping ({phase})"),
+            icmp.is_some(),
+            format!("{icmp:?}"),
+        );
+    }
+    tool.delete(DENY_B1).unwrap();
+    let reopened = eventually(Duration::from_secs(5), || {
+        net.tcp("l-a1", "l-b1", QUICK).is_some()
+    });
+    checks.record(
+        "l-a1 -> l-b1 open again after the default-deny is deleted",
+        reopened.is_some(),
+        format!("after {reopened:?}"),
     );
 }
 

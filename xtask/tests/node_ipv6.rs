@@ -68,6 +68,43 @@ fn ipv6_same_node_across_nodes_and_nat_outgoing() {
         let icmp = probe::ping(from, *addr).unwrap();
         checks.record(&format!("IPv6 ICMP {what}"), icmp, format!("{icmp}"));
     }
+    // Health probes over IPv6: node1 reaches its workload through the fastpath (the kernel's
+    // route to it goes via fe80::1 on tortie-hostk).
+    let (name, addr, _) = &workloads[1];
+    let node = NODES[0].namespace;
+    let route = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            node,
+            "ip",
+            "-6",
+            "route",
+            "get",
+            &addr.to_string(),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    checks.record(
+        "node1 routes its workload's IPv6 address through tortie-hostk",
+        route.contains("dev tortie-hostk"),
+        route.trim().to_string(),
+    );
+    let tcp = eventually(Duration::from_secs(3), || {
+        probe::tcp(node, *addr, PORT, QUICK).unwrap().as_deref() == Some(name.as_str())
+    });
+    checks.record(
+        "node1 -> local workload IPv6 TCP",
+        tcp.is_some(),
+        format!("{tcp:?}"),
+    );
+    let udp = probe::udp(node, *addr, PORT, None, QUICK).unwrap();
+    checks.record(
+        "node1 -> local workload IPv6 UDP",
+        udp.as_deref() == Some(name.as_str()),
+        format!("{udp:?}"),
+    );
     let outside = Responder::start(OUTSIDE_NS, "outside", PORT).unwrap();
     let reply = eventually(Duration::from_secs(3), || {
         probe::tcp(from, OUTSIDE_ADDR6.parse().unwrap(), PORT, QUICK)

@@ -11,7 +11,8 @@
 //! port is P)"); it is compiled as disjoint pieces split on the port (see
 //! `exclude_named_ports`). Should a rule still be inexpressible ([`CalcError::Unsupported`]),
 //! [`FastpathCompiler::delta`] fails closed: the endpoint gets normal ingress and egress
-//! programs with no tiers and no profiles (deny everything), and
+//! programs (and the `applyOnForward` programs its plan needs) with no tiers and no
+//! profiles (deny everything), and
 //! [`FastpathCompiler::failed_closed`] names it with the reason, for the daemon to report.
 
 use crate::error::CalcError;
@@ -38,15 +39,62 @@ pub enum ProgramKind {
     UntrackedEgress,
     /// preDNAT (host endpoints, ingress).
     PreDnat,
+    /// `applyOnForward` policy for forwarded traffic arriving through a host endpoint.
+    ForwardIngress,
+    /// `applyOnForward` policy for forwarded traffic leaving through a host endpoint.
+    ForwardEgress,
+}
+
+impl ProgramKind {
+    /// Every kind, in the order endpoint entries list their programs (ingress, egress,
+    /// untracked ingress, untracked egress, preDNAT, forward ingress, forward egress).
+    pub const ALL: [ProgramKind; 7] = [
+        ProgramKind::Ingress,
+        ProgramKind::Egress,
+        ProgramKind::UntrackedIngress,
+        ProgramKind::UntrackedEgress,
+        ProgramKind::PreDnat,
+        ProgramKind::ForwardIngress,
+        ProgramKind::ForwardEgress,
+    ];
+
+    /// Whether `plan` needs a program of this kind: normal programs always; the others
+    /// only when some policy of that stage applies (an absent preDNAT or doNotTrack program
+    /// decides nothing, an absent forward program allows, as Calico does with no such
+    /// policy).
+    pub fn needed(self, plan: &EndpointPlan) -> bool {
+        match self {
+            ProgramKind::Ingress | ProgramKind::Egress => true,
+            ProgramKind::UntrackedIngress => !plan.ingress.untracked.is_empty(),
+            ProgramKind::UntrackedEgress => !plan.egress.untracked.is_empty(),
+            ProgramKind::PreDnat => !plan.ingress.pre_dnat.is_empty(),
+            ProgramKind::ForwardIngress => !plan.ingress.forward.is_empty(),
+            ProgramKind::ForwardEgress => !plan.egress.forward.is_empty(),
+        }
+    }
+
+    /// Whether a plan that cannot be compiled gets a deny-everything program of this kind
+    /// (failing closed): the normal programs, and the forward programs the plan needs
+    /// (their absence would allow forwarded traffic).
+    pub fn denies_when_failed(self, plan: &EndpointPlan) -> bool {
+        match self {
+            ProgramKind::Ingress | ProgramKind::Egress => true,
+            ProgramKind::ForwardIngress | ProgramKind::ForwardEgress => self.needed(plan),
+            _ => false,
+        }
+    }
 }
 
 impl ProgramKind {
     fn direction(self) -> Direction {
         match self {
-            ProgramKind::Ingress | ProgramKind::UntrackedIngress | ProgramKind::PreDnat => {
-                Direction::Ingress
+            ProgramKind::Ingress
+            | ProgramKind::UntrackedIngress
+            | ProgramKind::PreDnat
+            | ProgramKind::ForwardIngress => Direction::Ingress,
+            ProgramKind::Egress | ProgramKind::UntrackedEgress | ProgramKind::ForwardEgress => {
+                Direction::Egress
             }
-            ProgramKind::Egress | ProgramKind::UntrackedEgress => Direction::Egress,
         }
     }
 }
@@ -460,6 +508,11 @@ impl FastpathCompiler {
     /// (and so deny when none decides); doNotTrack and preDNAT programs have no end-of-tier
     /// drop (their tiers default to Pass) and no profiles, so "no decision" reaches the end
     /// of the program, which the fastpath reads as "continue" for those stages.
+    ///
+    /// Forward (`applyOnForward`) programs keep each tier's end-of-tier action, as Felix's
+    /// forward chains do, and have no profiles (Felix renders none into them); traffic that
+    /// every tier passed is not dropped by Felix's forward chain, so the program ends in
+    /// one allow-everything rule standing for that.
     pub fn program(
         &mut self,
         graph: &CalcGraph,
@@ -471,13 +524,29 @@ impl FastpathCompiler {
             Direction::Ingress => &plan.ingress,
             Direction::Egress => &plan.egress,
         };
-        let (tiers, normal) = match kind {
-            ProgramKind::Ingress | ProgramKind::Egress => (&dir.normal, true),
-            ProgramKind::UntrackedIngress | ProgramKind::UntrackedEgress => (&dir.untracked, false),
-            ProgramKind::PreDnat => (&dir.pre_dnat, false),
+        let (tiers, normal, end_of_tier) = match kind {
+            ProgramKind::Ingress | ProgramKind::Egress => (&dir.normal, true, true),
+            ProgramKind::UntrackedIngress | ProgramKind::UntrackedEgress => {
+                (&dir.untracked, false, false)
+            }
+            ProgramKind::PreDnat => (&dir.pre_dnat, false, false),
+            ProgramKind::ForwardIngress | ProgramKind::ForwardEgress => (&dir.forward, false, true),
         };
-        let tiers = self.tiers(graph, tiers, direction, normal)?;
+        let tiers = self.tiers(graph, tiers, direction, end_of_tier)?;
         let mut profiles = Vec::new();
+        if matches!(
+            kind,
+            ProgramKind::ForwardIngress | ProgramKind::ForwardEgress
+        ) {
+            self.next_rule += 1;
+            profiles.push(abi::Policy {
+                rules: vec![abi::Rule {
+                    id: abi::RuleId(self.next_rule),
+                    action: abi::Action::Allow,
+                    matches: abi::RuleMatch::default(),
+                }],
+            });
+        }
         if normal {
             for name in &plan.profiles {
                 if let Some(profile) = graph.profile(name) {
@@ -497,24 +566,15 @@ impl FastpathCompiler {
     }
 
     /// The programs an endpoint needs: normal ingress and egress always; the others when
-    /// some policy of that stage applies.
+    /// some policy of that stage applies ([`ProgramKind::needed`]).
     pub fn endpoint_programs(
         &mut self,
         graph: &CalcGraph,
         plan: &EndpointPlan,
     ) -> Result<Vec<(ProgramKind, abi::PolicyProgram)>, CalcError> {
-        let mut kinds = vec![ProgramKind::Ingress, ProgramKind::Egress];
-        if !plan.ingress.untracked.is_empty() {
-            kinds.push(ProgramKind::UntrackedIngress);
-        }
-        if !plan.egress.untracked.is_empty() {
-            kinds.push(ProgramKind::UntrackedEgress);
-        }
-        if !plan.ingress.pre_dnat.is_empty() {
-            kinds.push(ProgramKind::PreDnat);
-        }
-        kinds
+        ProgramKind::ALL
             .into_iter()
+            .filter(|k| k.needed(plan))
             .map(|k| Ok((k, self.program(graph, plan, k)?)))
             .collect()
     }
@@ -564,13 +624,7 @@ impl FastpathCompiler {
                     endpoints.insert(plan.id.clone());
                 }
                 CalcEvent::EndpointRemoved(id) => {
-                    for kind in [
-                        ProgramKind::Ingress,
-                        ProgramKind::Egress,
-                        ProgramKind::UntrackedIngress,
-                        ProgramKind::UntrackedEgress,
-                        ProgramKind::PreDnat,
-                    ] {
+                    for kind in ProgramKind::ALL {
                         if let Some(pid) = self.program_ids.remove(&(id.clone(), kind)) {
                             ops.push(abi::Op::RemoveProgram(abi::ProgramId(pid)));
                         }
@@ -590,7 +644,10 @@ impl FastpathCompiler {
                 }
                 Err(err) => {
                     // Fail closed: what cannot be enforced exactly is denied, not skipped.
-                    for kind in [ProgramKind::Ingress, ProgramKind::Egress] {
+                    let kinds = ProgramKind::ALL
+                        .into_iter()
+                        .filter(|k| k.denies_when_failed(&plan));
+                    for kind in kinds {
                         ops.push(abi::Op::UpsertProgram(abi::PolicyProgram {
                             id: self.program_id(&plan.id, kind),
                             tiers: Vec::new(),

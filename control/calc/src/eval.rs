@@ -62,6 +62,18 @@ pub enum Stage {
     NoPolicy,
     /// The peer is outside the cluster: no policy of ours runs for it.
     External,
+    /// Forwarded traffic through a host endpoint that no `applyOnForward` policy selects in
+    /// this direction: allowed.
+    NoForwardPolicy,
+    /// Every `applyOnForward` tier passed the forwarded traffic: allowed (Felix's forward
+    /// chains have no profiles and no final drop).
+    ForwardPassed,
+    /// The host itself opened the connection to a workload on the same node: the
+    /// workload's ingress policy is not applied (as in Felix).
+    HostOriginated,
+    /// A workload's connection to its own node's host: FelixConfiguration
+    /// `defaultEndpointToHostAction` decides (Drop denies; Accept and Return allow).
+    EndpointToHost,
 }
 
 /// One step of an evaluation.
@@ -349,6 +361,106 @@ fn failsafe_open(list: &[Failsafe], packet: &Packet, peer: IpAddr) -> bool {
     })
 }
 
+/// Evaluates forwarded `packet` on the `applyOnForward` policy of host endpoint `plan` in
+/// `direction` (ingress: arriving through it; egress: leaving through it): what the
+/// dataplane's forward program decides. No policy: allowed; otherwise tiers with their
+/// end-of-tier action, and traffic every tier passed is allowed. No failsafe ports and no
+/// profiles apply to forwarded traffic (Felix renders neither into forward chains).
+pub fn evaluate_forward(
+    graph: &CalcGraph,
+    plan: &EndpointPlan,
+    direction: Direction,
+    packet: &Packet,
+) -> DirectionResult {
+    let dir = match direction {
+        Direction::Ingress => &plan.ingress,
+        Direction::Egress => &plan.egress,
+    };
+    let mut steps = Vec::new();
+    if dir.forward.is_empty() {
+        steps.push(Step {
+            action: Some(Action::Allow),
+            class: Some(FORWARD_CLASS),
+            ..Step::new(Stage::NoForwardPolicy)
+        });
+        return DirectionResult {
+            verdict: Verdict::Allow,
+            steps,
+        };
+    }
+    let verdict = match run_tiers(
+        graph,
+        &dir.forward,
+        direction,
+        packet,
+        true,
+        Some(FORWARD_CLASS),
+        &mut steps,
+    ) {
+        TierOutcome::Decided(verdict) => verdict,
+        TierOutcome::Undecided => {
+            steps.push(Step {
+                action: Some(Action::Allow),
+                class: Some(FORWARD_CLASS),
+                ..Step::new(Stage::ForwardPassed)
+            });
+            Verdict::Allow
+        }
+    };
+    DirectionResult { verdict, steps }
+}
+
+/// The step class of `applyOnForward` policy.
+pub const FORWARD_CLASS: &str = "applyOnForward";
+
+/// Evaluates forwarded `packet` through host endpoint `plan` as the dataplane does: on
+/// ingress, its doNotTrack policy (a decision ends the evaluation), then preDNAT policy
+/// (a Deny ends it); on egress, its doNotTrack policy; then [`evaluate_forward`].
+pub fn evaluate_forwarded(
+    graph: &CalcGraph,
+    plan: &EndpointPlan,
+    direction: Direction,
+    packet: &Packet,
+) -> DirectionResult {
+    let mut steps = Vec::new();
+    if let Some(verdict) = untracked_and_pre_dnat(graph, plan, direction, packet, &mut steps) {
+        return DirectionResult { verdict, steps };
+    }
+    let mut forward = evaluate_forward(graph, plan, direction, packet);
+    steps.append(&mut forward.steps);
+    DirectionResult {
+        verdict: forward.verdict,
+        steps,
+    }
+}
+
+/// The doNotTrack and (ingress) preDNAT stages of a host endpoint, which have no default
+/// drop: `Some` when one of them decided.
+fn untracked_and_pre_dnat(
+    graph: &CalcGraph,
+    plan: &EndpointPlan,
+    direction: Direction,
+    packet: &Packet,
+    steps: &mut Vec<Step>,
+) -> Option<Verdict> {
+    let dir = match direction {
+        Direction::Ingress => &plan.ingress,
+        Direction::Egress => &plan.egress,
+    };
+    let mut stages: Vec<(&[TierPlan], &'static str)> = vec![(&dir.untracked, "doNotTrack")];
+    if direction == Direction::Ingress {
+        stages.push((&dir.pre_dnat, "preDNAT"));
+    }
+    for (tiers, class) in stages {
+        if let TierOutcome::Decided(verdict) =
+            run_tiers(graph, tiers, direction, packet, false, Some(class), steps)
+        {
+            return Some(verdict);
+        }
+    }
+    None
+}
+
 /// Evaluates `packet` on `plan` in `direction`: for host endpoints failsafe ports, then
 /// untracked and (ingress) preDNAT policy without default drop; then tiers; then profiles.
 pub fn evaluate(
@@ -378,22 +490,8 @@ pub fn evaluate(
                 steps,
             };
         }
-        let mut stages: Vec<(&[TierPlan], &'static str)> = vec![(&dir.untracked, "doNotTrack")];
-        if direction == Direction::Ingress {
-            stages.push((&dir.pre_dnat, "preDNAT"));
-        }
-        for (tiers, class) in stages {
-            if let TierOutcome::Decided(verdict) = run_tiers(
-                graph,
-                tiers,
-                direction,
-                packet,
-                false,
-                Some(class),
-                &mut steps,
-            ) {
-                return DirectionResult { verdict, steps };
-            }
+        if let Some(verdict) = untracked_and_pre_dnat(graph, plan, direction, packet, &mut steps) {
+            return DirectionResult { verdict, steps };
         }
     }
     if dir.normal.is_empty() {

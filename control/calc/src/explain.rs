@@ -3,9 +3,21 @@
 //! The source's egress is evaluated, then the destination's ingress, each with
 //! [`crate::eval::evaluate`] on the endpoint programs the graph computes: the same state the
 //! dataplane is programmed from.
+//!
+//! Forwarded traffic through host endpoints: a connection that leaves a workload's node
+//! (to an address outside the cluster, or to an endpoint on another node) passes that
+//! node's uplink host endpoint's `applyOnForward` egress policy; one that arrives at a
+//! workload from outside its node passes the `applyOnForward` ingress policy of the uplink
+//! host endpoint of the workload's node ([`crate::eval::evaluate_forwarded`]). The uplink
+//! host endpoint of a node is [`CalcGraph::uplink_host_endpoint`]; a node without one has
+//! no such hop. A host endpoint as the source or destination stands for the host itself
+//! (its normal policy applies), a connection the host opens to a workload on the same node
+//! skips the workload's ingress policy, as Felix does, and a workload's connection to its own
+//! host meets FelixConfiguration `defaultEndpointToHostAction` instead of host endpoint
+//! policy (the host endpoint's interface is not on its path).
 
 use crate::error::CalcError;
-use crate::eval::{DirectionResult, Packet, Stage, Step, Verdict, evaluate};
+use crate::eval::{DirectionResult, Packet, Stage, Step, Verdict, evaluate, evaluate_forwarded};
 use crate::flush::Direction;
 use crate::graph::{CalcGraph, EndpointInfo};
 use crate::ids::EndpointId;
@@ -94,14 +106,36 @@ pub fn parse_protocol(text: &str) -> Result<u8, CalcError> {
         })
 }
 
-/// The answer: serializes to exactly
-/// `{"verdict":"Allow|Deny","egress":{"verdict":...,"steps":[...]},"ingress":{...}}`.
+/// One hop of forwarded traffic through a host endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardHop {
+    /// The host endpoint's name.
+    pub host_endpoint: String,
+    /// The node it belongs to.
+    pub node: String,
+    /// Its verdict and steps.
+    #[serde(flatten)]
+    pub result: DirectionResult,
+}
+
+/// The answer: serializes to
+/// `{"verdict":"Allow|Deny","egress":{"verdict":...,"steps":[...]},"ingress":{...}}`, with
+/// `"forwardEgress"` / `"forwardIngress"` (`{"hostEndpoint":...,"node":...,"verdict":...,
+/// "steps":[...]}`) when the connection is forwarded through host endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Explanation {
-    /// Allow only if both directions allow.
+    /// Allow only if every part allows.
     pub verdict: Verdict,
     /// The source's egress.
     pub egress: DirectionResult,
+    /// The source node's uplink host endpoint, `applyOnForward` egress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_egress: Option<ForwardHop>,
+    /// The destination node's uplink host endpoint, `applyOnForward` ingress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_ingress: Option<ForwardHop>,
     /// The destination's ingress.
     pub ingress: DirectionResult,
     /// The packet evaluated.
@@ -222,6 +256,77 @@ fn describe(resolved: &Resolved<'_>) -> String {
     }
 }
 
+/// The node a resolved peer is on: workloads and host endpoints have one, addresses none.
+fn node_of<'a>(r: &Resolved<'a>) -> Option<&'a str> {
+    match r {
+        Resolved::Endpoint(e) if !e.node.is_empty() => Some(e.node.as_str()),
+        _ => None,
+    }
+}
+
+fn is_workload(r: &Resolved<'_>) -> bool {
+    matches!(r, Resolved::Endpoint(e) if matches!(e.id, EndpointId::Workload { .. }))
+}
+
+/// The forwarding hop through `node`'s uplink host endpoint in `direction`, if it has one.
+fn forward_hop(
+    graph: &CalcGraph,
+    node: &str,
+    direction: Direction,
+    packet: &Packet,
+) -> Result<Option<ForwardHop>, CalcError> {
+    let Some(hep) = graph.uplink_host_endpoint(node) else {
+        return Ok(None);
+    };
+    let plan = graph
+        .plan(&hep.id)
+        .ok_or_else(|| CalcError::UnknownEndpoint(hep.id.to_string()))?;
+    let name = match &hep.id {
+        EndpointId::Host { name } => name.clone(),
+        other => other.to_string(),
+    };
+    Ok(Some(ForwardHop {
+        host_endpoint: name,
+        node: node.to_string(),
+        result: evaluate_forwarded(graph, &plan, direction, packet),
+    }))
+}
+
+/// A workload's connection to its own host: `defaultEndpointToHostAction` (Return hands the
+/// packet to the host's own rules; the host endpoint's interface is not on its path, so for
+/// Tortie's dataplane, which delivers it to the host, it is the same as Accept).
+fn endpoint_to_host(graph: &CalcGraph, node: &str) -> DirectionResult {
+    use tortie_model::types::{Action, EndpointToHostAction};
+    let allow = graph.endpoint_to_host_action(node) != EndpointToHostAction::Drop;
+    DirectionResult {
+        verdict: if allow { Verdict::Allow } else { Verdict::Deny },
+        steps: vec![Step {
+            stage: Stage::EndpointToHost,
+            tier: None,
+            policy: None,
+            profile: None,
+            rule: None,
+            action: Some(if allow { Action::Allow } else { Action::Deny }),
+            class: None,
+        }],
+    }
+}
+
+fn host_originated() -> DirectionResult {
+    DirectionResult {
+        verdict: Verdict::Allow,
+        steps: vec![Step {
+            stage: Stage::HostOriginated,
+            tier: None,
+            policy: None,
+            profile: None,
+            rule: None,
+            action: Some(tortie_model::types::Action::Allow),
+            class: None,
+        }],
+    }
+}
+
 /// Explains `request` on the graph's current state.
 pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanation, CalcError> {
     let from = resolve(graph, &request.from)?;
@@ -246,7 +351,14 @@ pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanatio
         }
         Resolved::Ip(ip) => outside(*ip, "source"),
     };
+    let (from_node, to_node) = (node_of(&from), node_of(&to));
+    let same_node = from_node.is_some() && from_node == to_node;
+    // The host (a host endpoint stands for it) opening a connection to its own workload.
+    let from_own_host = same_node && !is_workload(&from) && is_workload(&to);
+    let to_own_host = same_node && is_workload(&from) && !is_workload(&to);
     let ingress = match &to {
+        Resolved::Endpoint(_) if from_own_host => host_originated(),
+        Resolved::Endpoint(info) if to_own_host => endpoint_to_host(graph, &info.node),
         Resolved::Endpoint(info) => {
             let plan = graph
                 .plan(&info.id)
@@ -255,7 +367,29 @@ pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanatio
         }
         Resolved::Ip(ip) => outside(*ip, "destination"),
     };
-    let verdict = if egress.verdict == Verdict::Allow && ingress.verdict == Verdict::Allow {
+    // A workload's traffic leaving its node, and traffic reaching a workload from outside
+    // its node, is forwarded through the node's uplink host endpoint.
+    let forward_egress = match from_node {
+        Some(node) if is_workload(&from) && !same_node => {
+            forward_hop(graph, node, Direction::Egress, &packet)?
+        }
+        _ => None,
+    };
+    let forward_ingress = match to_node {
+        Some(node) if is_workload(&to) && !same_node => {
+            forward_hop(graph, node, Direction::Ingress, &packet)?
+        }
+        _ => None,
+    };
+    let allowed = [Some(&egress), Some(&ingress)]
+        .into_iter()
+        .chain([
+            forward_egress.as_ref().map(|h| &h.result),
+            forward_ingress.as_ref().map(|h| &h.result),
+        ])
+        .flatten()
+        .all(|d| d.verdict == Verdict::Allow);
+    let verdict = if allowed {
         Verdict::Allow
     } else {
         Verdict::Deny
@@ -263,6 +397,8 @@ pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanatio
     Ok(Explanation {
         verdict,
         egress,
+        forward_egress,
+        forward_ingress,
         ingress,
         packet,
         from: describe(&from),
@@ -328,6 +464,20 @@ fn step_sentence(step: &Step) -> String {
         Stage::Failsafe => "failsafe port: Allow".to_string(),
         Stage::NoPolicy => "no policy selects the endpoint: profiles decide".to_string(),
         Stage::External => "outside the cluster: no policy applies".to_string(),
+        Stage::NoForwardPolicy => {
+            "no applyOnForward policy selects the host endpoint: forwarded traffic is allowed"
+                .to_string()
+        }
+        Stage::ForwardPassed => {
+            "every applyOnForward tier passed: forwarded traffic is allowed".to_string()
+        }
+        Stage::HostOriginated => {
+            "the host itself opens the connection: the workload's ingress policy is not applied"
+                .to_string()
+        }
+        Stage::EndpointToHost => format!(
+            "a workload's connection to its own host: defaultEndpointToHostAction gives {action}"
+        ),
     }
 }
 
@@ -356,14 +506,34 @@ impl Explanation {
             self.to,
             verdict_word(self.verdict)
         );
-        for (label, who, dir) in [
-            ("Egress", &self.from, &self.egress),
-            ("Ingress", &self.to, &self.ingress),
-        ] {
+        let hop = |h: &ForwardHop, way: &str| {
+            (
+                format!("Forwarded {way}"),
+                format!(
+                    "host endpoint {} (node {}, applyOnForward)",
+                    h.host_endpoint, h.node
+                ),
+                h.result.clone(),
+            )
+        };
+        let mut parts = vec![("Egress".to_string(), self.from.clone(), self.egress.clone())];
+        if let Some(h) = &self.forward_egress {
+            parts.push(hop(h, "out through"));
+        }
+        if let Some(h) = &self.forward_ingress {
+            parts.push(hop(h, "in through"));
+        }
+        parts.push(("Ingress".to_string(), self.to.clone(), self.ingress.clone()));
+        for (label, who, dir) in parts {
             let steps: Vec<String> = dir.steps.iter().map(step_sentence).collect();
+            let of = if label.starts_with("Forwarded") {
+                ""
+            } else {
+                " of"
+            };
             let _ = writeln!(
                 out,
-                "{label} of {who} is {}: {}.",
+                "{label}{of} {who} is {}: {}.",
                 verdict_word(dir.verdict),
                 steps.join("; then ")
             );

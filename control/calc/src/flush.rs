@@ -18,8 +18,9 @@ pub enum Direction {
 
 impl CalcGraph {
     /// The program of endpoint `id` as the current state dictates, or `None` if the endpoint
-    /// does not exist. Policies in tiers that do not exist (no Tier resource and not built in)
-    /// are left out, as Felix leaves them out.
+    /// does not exist. Policies in a tier that does not exist (no Tier resource and not
+    /// built in) still apply, as in Felix: their tier sorts after every existing tier (by
+    /// name among such tiers) and has the end-of-tier Deny (see [`CalcGraph::tier_or_missing`]).
     pub fn plan(&self, id: &EndpointId) -> Option<EndpointPlan> {
         let info = self.endpoints.get(id)?;
         let host = matches!(id, EndpointId::Host { .. });
@@ -89,13 +90,13 @@ impl CalcGraph {
                 .or_default()
                 .push(policy);
         }
-        let mut tiers: Vec<(Option<f64>, TierPlan)> = Vec::new();
+        // (missing, order, plan): existing tiers first, by order then name; then missing ones.
+        let mut tiers: Vec<(bool, Option<f64>, TierPlan)> = Vec::new();
         for (name, mut members) in by_tier {
-            let Some(info) = self.tier(name) else {
-                continue;
-            };
+            let (info, missing) = self.tier_or_missing(name);
             members.sort_by_cached_key(|p| (OrderKey(p.order), p.id.sort_name()));
             tiers.push((
+                missing,
                 info.order,
                 TierPlan {
                     name: name.to_string(),
@@ -104,8 +105,30 @@ impl CalcGraph {
                 },
             ));
         }
-        tiers.sort_by(|a, b| order_cmp((a.0, &a.1.name), (b.0, &b.1.name)));
-        tiers.into_iter().map(|(_, t)| t).collect()
+        tiers.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| order_cmp((a.1, &a.2.name), (b.1, &b.2.name)))
+        });
+        tiers.into_iter().map(|(_, _, t)| t).collect()
+    }
+
+    /// The tier's settings, and whether it is missing. Felix keeps a policy whose tier does
+    /// not exist in a placeholder tier that is "not valid": `TierLess` (felix/calc/
+    /// policy_sorter.go) sorts it after every valid tier, `sendEndpointUpdate` (felix/calc/
+    /// policy_resolver.go) still hands it to the dataplane, and its empty default action is
+    /// not `Pass`, so the rule renderer ends it with the end-of-tier drop. So a missing tier
+    /// has no order and defaults to Deny.
+    pub fn tier_or_missing(&self, name: &str) -> (crate::policy::TierInfo, bool) {
+        match self.tier(name) {
+            Some(info) => (info, false),
+            None => (
+                crate::policy::TierInfo {
+                    order: None,
+                    default_action: tortie_model::types::TierAction::Deny,
+                },
+                true,
+            ),
+        }
     }
 }
 

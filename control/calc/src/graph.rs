@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tortie_model::Resource;
-use tortie_model::types::ProfileSpec;
+use tortie_model::types::{EndpointToHostAction, ProfileSpec};
 use tortie_selector::LabelMap;
 use tortie_selector::index::{MatchEvent, SelectorIndex};
 
@@ -72,6 +72,10 @@ pub struct EndpointInfo {
     pub ports: Vec<NamedPort>,
     /// Profiles, in order.
     pub profiles: Vec<String>,
+    /// The node the endpoint is on (`spec.node`).
+    pub node: String,
+    /// Its interface (`spec.interfaceName`; `*` for an all-interfaces host endpoint).
+    pub interface: String,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +134,8 @@ pub struct CalcGraph {
     pub(crate) owner_sets: HashMap<Owner, Vec<IpSetSpec>>,
     pub(crate) failsafe_inbound: Vec<Failsafe>,
     pub(crate) failsafe_outbound: Vec<Failsafe>,
+    /// `defaultEndpointToHostAction` per FelixConfiguration name (`default`, `node.<name>`).
+    pub(crate) endpoint_to_host: BTreeMap<String, Option<EndpointToHostAction>>,
     pub(crate) emitted: Emitted,
     pub(crate) dirty: Dirty,
     pub(crate) events: Vec<MatchEvent<SelectorKey, ItemId>>,
@@ -182,6 +188,7 @@ impl CalcGraph {
             owner_sets: HashMap::new(),
             failsafe_inbound: failsafes(&DEFAULT_FAILSAFE_INBOUND),
             failsafe_outbound: failsafes(&DEFAULT_FAILSAFE_OUTBOUND),
+            endpoint_to_host: BTreeMap::new(),
             emitted: Emitted::default(),
             dirty: Dirty::default(),
             events: Vec::new(),
@@ -212,6 +219,32 @@ impl CalcGraph {
     /// Every endpoint, in id order.
     pub fn endpoints(&self) -> impl Iterator<Item = &EndpointInfo> {
         self.endpoints.values()
+    }
+
+    /// The host endpoint that stands for `node`'s uplink when explaining forwarded traffic:
+    /// among the node's host endpoints that name one interface (not `*`), the first by name.
+    /// The calculation graph does not know which interface a node uses as its uplink (the
+    /// node's own configuration decides); a node with one named host endpoint, the usual
+    /// setup, is unambiguous.
+    pub fn uplink_host_endpoint(&self, node: &str) -> Option<&EndpointInfo> {
+        self.endpoints.values().find(|e| {
+            matches!(e.id, EndpointId::Host { .. })
+                && e.node == node
+                && !e.interface.is_empty()
+                && e.interface != "*"
+        })
+    }
+
+    /// What happens to traffic from a workload on `node` to that node's host (Felix
+    /// `defaultEndpointToHostAction`): the node's own FelixConfiguration `node.<node>`, else
+    /// `default`, else Calico's default, Drop (as tortie-control resolves it).
+    pub fn endpoint_to_host_action(&self, node: &str) -> EndpointToHostAction {
+        self.endpoint_to_host
+            .get(&format!("node.{node}"))
+            .copied()
+            .flatten()
+            .or_else(|| self.endpoint_to_host.get("default").copied().flatten())
+            .unwrap_or(EndpointToHostAction::Drop)
     }
 
     /// A policy, if known.

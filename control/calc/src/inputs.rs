@@ -114,6 +114,8 @@ impl CalcGraph {
                     addrs: w.spec.ip_networks.iter().map(|c| c.network()).collect(),
                     ports,
                     profiles: w.spec.profiles.clone(),
+                    node: w.spec.node.clone(),
+                    interface: w.spec.interface_name.clone(),
                 };
                 self.set_endpoint(info, labels, parents);
             }
@@ -136,6 +138,8 @@ impl CalcGraph {
                         })
                         .collect(),
                     profiles: h.spec.profiles.clone(),
+                    node: h.spec.node.clone(),
+                    interface: h.spec.interface_name.clone(),
                 };
                 let parents = h
                     .spec
@@ -170,7 +174,14 @@ impl CalcGraph {
                 };
                 self.set_item(item, &s.metadata.labels, Vec::new(), data);
             }
-            Resource::FelixConfiguration(f) if f.metadata.name == "default" => {
+            Resource::FelixConfiguration(f) => {
+                self.endpoint_to_host.insert(
+                    f.metadata.name.clone(),
+                    f.spec.default_endpoint_to_host_action,
+                );
+                if f.metadata.name != "default" {
+                    return;
+                }
                 self.failsafe_inbound = match &f.spec.failsafe_inbound_host_ports {
                     Some(list) => convert_failsafes(list),
                     None => failsafes(&DEFAULT_FAILSAFE_INBOUND),
@@ -227,9 +238,12 @@ impl CalcGraph {
             Kind::GlobalNetworkSet => self.remove_item(&ItemId::GlobalNetworkSet {
                 name: key.name.clone(),
             }),
-            Kind::FelixConfiguration if key.name == "default" => {
-                self.failsafe_inbound = failsafes(&DEFAULT_FAILSAFE_INBOUND);
-                self.failsafe_outbound = failsafes(&DEFAULT_FAILSAFE_OUTBOUND);
+            Kind::FelixConfiguration => {
+                self.endpoint_to_host.remove(&key.name);
+                if key.name == "default" {
+                    self.failsafe_inbound = failsafes(&DEFAULT_FAILSAFE_INBOUND);
+                    self.failsafe_outbound = failsafes(&DEFAULT_FAILSAFE_OUTBOUND);
+                }
             }
             _ => {}
         }

@@ -1,13 +1,14 @@
 //! What explain says is what the dataplane does: for random endpoints, policies and packets,
 //! the compiled tables evaluated by the fastpath's program evaluator (over the classifier)
-//! agree with the explain engine, direction by direction.
+//! agree with the explain engine, direction by direction: workloads' normal programs (with a
+//! user profile whose rules may Pass) and a host endpoint's `applyOnForward` programs.
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use tortie_calc::compile::{FastpathCompiler, ProgramKind};
-use tortie_calc::eval::{Packet, Verdict, evaluate};
-use tortie_calc::{CalcGraph, Direction};
+use tortie_calc::eval::{Packet, Verdict, evaluate, evaluate_forward};
+use tortie_calc::{CalcGraph, Direction, EndpointId};
 use tortie_classifier as cls;
 use tortie_model::types::*;
 use tortie_model::{ObjectMeta, Resource};
@@ -42,10 +43,10 @@ fn endpoint(slot: u8, app: u8, tier: bool, profiles: bool) -> Resource {
         workload: format!("p{slot}"),
         endpoint: "eth0".into(),
         ip_networks: vec![Cidr(format!("10.0.0.{}/32", slot + 1).parse().unwrap())],
-        profiles: if profiles {
-            vec![format!("kns.{ns}")]
-        } else {
-            vec![]
+        profiles: match (profiles, slot % 2) {
+            (false, _) => vec![],
+            (true, 0) => vec!["pp".into(), format!("kns.{ns}")],
+            (true, _) => vec![format!("kns.{ns}")],
         },
         ports: vec![WorkloadEndpointPort {
             name: "http".into(),
@@ -116,7 +117,40 @@ fn rule(bits: u32) -> Rule {
     r
 }
 
-fn policy(slot: u8, sel: u8, order: u8, tiered: bool, rules: Vec<u32>) -> Resource {
+/// The host endpoint of node1's uplink, labelled like a workload would be.
+fn host_endpoint(app: u8) -> Resource {
+    let mut meta = ObjectMeta::named("node1-eth0");
+    if app % 3 == 1 {
+        meta.labels.insert("app".into(), "x".into());
+    }
+    if app.is_multiple_of(2) {
+        meta.labels.insert("tier".into(), "fe".into());
+    }
+    Resource::HostEndpoint(tortie_model::HostEndpoint::new(
+        meta,
+        HostEndpointSpec {
+            node: "node1".into(),
+            interface_name: "eth0".into(),
+            expected_ips: vec![Ipv4Addr::new(10, 0, 0, 100).into()],
+            ..Default::default()
+        },
+    ))
+}
+
+/// A user profile whose rules may Pass (which ends the profile).
+fn profile(rules: Vec<u32>) -> Resource {
+    let rules: Vec<Rule> = rules.into_iter().map(rule).collect();
+    Resource::Profile(tortie_model::Profile::new(
+        ObjectMeta::named("pp"),
+        ProfileSpec {
+            ingress: rules.clone(),
+            egress: rules,
+            ..Default::default()
+        },
+    ))
+}
+
+fn policy(slot: u8, sel: u8, order: u8, tiered: bool, forward: bool, rules: Vec<u32>) -> Resource {
     let rules: Vec<Rule> = rules.into_iter().map(rule).collect();
     let spec = GlobalNetworkPolicySpec {
         tier: if tiered { "t1".into() } else { String::new() },
@@ -125,6 +159,7 @@ fn policy(slot: u8, sel: u8, order: u8, tiered: bool, rules: Vec<u32>) -> Resour
         types: vec![PolicyType::Ingress, PolicyType::Egress],
         ingress: rules.clone(),
         egress: rules,
+        apply_on_forward: forward,
         ..Default::default()
     };
     Resource::GlobalNetworkPolicy(tortie_model::GlobalNetworkPolicy::new(
@@ -140,11 +175,13 @@ fn cluster() -> impl Strategy<Value = Vec<Resource>> {
             any::<u8>(),
             any::<u8>(),
             any::<bool>(),
+            any::<bool>(),
             prop::collection::vec(any::<u32>(), 0..4),
         ),
         0..5,
     );
-    (eps, pols, any::<bool>()).prop_map(|(eps, pols, pass)| {
+    let extras = (any::<u8>(), prop::collection::vec(any::<u32>(), 0..4));
+    (eps, pols, any::<bool>(), extras).prop_map(|(eps, pols, pass, (hep, pp))| {
         let mut out = vec![Resource::Tier(tortie_model::Tier::new(
             ObjectMeta::named("t1"),
             TierSpec {
@@ -164,9 +201,11 @@ fn cluster() -> impl Strategy<Value = Vec<Resource>> {
         for (slot, (app, tier, profiles)) in eps.into_iter().enumerate() {
             out.push(endpoint(slot as u8, app, tier, profiles));
         }
-        for (slot, (sel, order, tiered, rules)) in pols.into_iter().enumerate() {
-            out.push(policy(slot as u8, sel, order, tiered, rules));
+        for (slot, (sel, order, tiered, forward, rules)) in pols.into_iter().enumerate() {
+            out.push(policy(slot as u8, sel, order, tiered, forward, rules));
         }
+        out.push(host_endpoint(hep));
+        out.push(profile(pp));
         out
     })
 }
@@ -229,7 +268,12 @@ proptest! {
         }
         for (src_slot, dst_slot, protocol, port, sport, icmp) in packets {
             let src_ip: IpAddr = if src_slot == 6 { Ipv4Addr::new(192, 0, 2, 1).into() } else { Ipv4Addr::new(10, 0, 0, src_slot + 1).into() };
-            let dst_ep = graph.endpoints().nth(usize::from(dst_slot)).unwrap().clone();
+            let dst_ep = graph
+                .endpoints()
+                .filter(|e| matches!(e.id, EndpointId::Workload { .. }))
+                .nth(usize::from(dst_slot))
+                .unwrap()
+                .clone();
             let packet = Packet {
                 src: src_ip,
                 dst: dst_ep.addrs[0].addr(),
@@ -250,6 +294,24 @@ proptest! {
                 let decision = programs[&pid].evaluate(&key(&packet), &sets, |_| {});
                 let got = if decision.allow { Verdict::Allow } else { Verdict::Deny };
                 prop_assert_eq!(got, expected, "{:?} {:?} {:?}", ep, direction, packet);
+            }
+            // The same packet forwarded through the host endpoint, both ways: its forward
+            // program (absent when no applyOnForward policy applies, which allows).
+            let hep = EndpointId::Host { name: "node1-eth0".into() };
+            let plan = graph.plan(&hep).unwrap();
+            for (direction, kind) in [
+                (Direction::Ingress, ProgramKind::ForwardIngress),
+                (Direction::Egress, ProgramKind::ForwardEgress),
+            ] {
+                let expected = evaluate_forward(&graph, &plan, direction, &packet).verdict;
+                let got = if kind.needed(&plan) {
+                    let pid = compiler.program_id(&hep, kind).0;
+                    let decision = programs[&pid].evaluate(&key(&packet), &sets, |_| {});
+                    if decision.allow { Verdict::Allow } else { Verdict::Deny }
+                } else {
+                    Verdict::Allow
+                };
+                prop_assert_eq!(got, expected, "forward {:?} {:?}", direction, packet);
             }
         }
     }

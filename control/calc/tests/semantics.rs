@@ -356,21 +356,155 @@ fn selector_matching_nothing_is_accepted_and_matches_nothing() {
 }
 
 #[test]
-fn policy_in_missing_tier_is_not_enforced() {
+fn policy_in_missing_tier_applies_after_every_existing_tier_with_end_of_tier_deny() {
+    // Felix keeps it in an invalid tier sorted after every valid one, with the end-of-tier
+    // drop: a policy selecting b without a matching rule denies.
     let g = with(&[gnp(
         "nosuch.deny",
-        "  tier: nosuch\n  selector: all()\n  ingress:\n  - action: Deny\n",
+        "  tier: nosuch\n  selector: all()\n  ingress:\n  - action: Allow\n    protocol: UDP\n",
     )]);
-    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(80)), "Allow");
-    // Once the tier exists, the policy applies.
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "UDP", Some(53)), "Allow");
+    let e = explain_conn(&g, "ns1/a", "ns1/b", "TCP", Some(80));
+    assert_eq!(format!("{:?}", e.verdict), "Deny");
+    let json = serde_json::to_value(&e).unwrap();
+    let last = json["ingress"]["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["stage"], "tierDefault");
+    assert_eq!(last["tier"], "nosuch");
+    // It runs after the existing tiers: the default tier's Allow wins first...
     let g = with(&[
-        tier("nosuch", 1.0, "Deny"),
         gnp(
             "nosuch.deny",
             "  tier: nosuch\n  selector: all()\n  ingress:\n  - action: Deny\n",
         ),
+        gnp(
+            "allow-b",
+            "  selector: app == 'b'\n  ingress:\n  - action: Allow\n",
+        ),
     ]);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(80)), "Allow");
+    // ...even a tier with a larger order and one with no order.
+    let g = with(&[
+        tier("late", 1e9, "Pass"),
+        gnp(
+            "nosuch.deny",
+            "  tier: nosuch\n  selector: all()\n  ingress:\n  - action: Deny\n",
+        ),
+        gnp(
+            "late.allow",
+            "  tier: late\n  selector: all()\n  ingress:\n  - action: Allow\n",
+        ),
+    ]);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(80)), "Allow");
+    // Once the tier exists, its own order and default action apply.
+    let g = with(&[
+        tier("nosuch", 1.0, "Pass"),
+        gnp(
+            "nosuch.deny",
+            "  tier: nosuch\n  selector: all()\n  ingress:\n  - action: Allow\n    protocol: UDP\n",
+        ),
+    ]);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(80)), "Allow");
+}
+
+#[test]
+fn missing_profile_is_skipped_and_the_next_decides() {
+    let mut docs = base();
+    docs.push(pod_with_profiles(
+        "ns1",
+        "p",
+        "10.0.1.7/32",
+        &[("app", "p")],
+        &["ghost", "kns.ns1"],
+    ));
+    let g = graph(&docs);
+    let e = explain_conn(&g, "ns1/a", "ns1/p", "TCP", Some(80));
+    assert_eq!(format!("{:?}", e.verdict), "Allow");
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["ingress"]["steps"][1]["stage"], "missingProfile");
+    assert_eq!(json["ingress"]["steps"][1]["profile"], "ghost");
+    // Only missing profiles: nothing allows, so it drops.
+    let mut docs = base();
+    docs.push(pod_with_profiles(
+        "ns1",
+        "q",
+        "10.0.1.8/32",
+        &[],
+        &["ghost"],
+    ));
+    let g = graph(&docs);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/q", "TCP", Some(80)), "Deny");
+}
+
+fn profile(name: &str, ingress: &str) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: {name}\nspec:\n  ingress:\n{ingress}"
+    )
+}
+
+#[test]
+fn pass_in_a_profile_ends_that_profile_and_the_next_one_decides() {
+    let mut docs = base();
+    docs.push(profile(
+        "passer",
+        "  - action: Pass\n    protocol: TCP\n  - action: Deny\n",
+    ));
+    docs.push(profile("denier", "  - action: Deny\n"));
+    docs.push(pod_with_profiles(
+        "ns1",
+        "p",
+        "10.0.1.7/32",
+        &[],
+        &["passer", "kns.ns1"],
+    ));
+    docs.push(pod_with_profiles(
+        "ns1",
+        "q",
+        "10.0.1.8/32",
+        &[],
+        &["passer", "denier"],
+    ));
+    let g = graph(&docs);
+    // TCP passes out of `passer` (its Deny is not reached); kns.ns1 allows.
+    assert_eq!(verdict(&g, "ns1/a", "ns1/p", "TCP", Some(80)), "Allow");
+    // UDP is not passed: `passer` denies.
+    assert_eq!(verdict(&g, "ns1/a", "ns1/p", "UDP", Some(53)), "Deny");
+    // Passed on to a profile that denies.
+    assert_eq!(verdict(&g, "ns1/a", "ns1/q", "TCP", Some(80)), "Deny");
+}
+
+#[test]
+fn named_port_no_endpoint_declares_matches_nothing() {
+    let g = with(&[np(
+        "ns1",
+        "web",
+        "  selector: app == 'b'\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination:\n      ports: [nosuchport]\n",
+    )]);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(8080)), "Deny");
     assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(80)), "Deny");
+    // In notPorts it excludes nothing.
+    let g = with(&[np(
+        "ns1",
+        "web",
+        "  selector: app == 'b'\n  ingress:\n  - action: Allow\n    protocol: TCP\n    destination:\n      notPorts: [nosuchport]\n",
+    )]);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(8080)), "Allow");
+}
+
+#[test]
+fn policy_whose_selector_matches_nothing_changes_nothing() {
+    let g = with(&[gnp(
+        "deny-ghosts",
+        "  selector: app == 'ghost'\n  ingress:\n  - action: Deny\n  egress:\n  - action: Deny\n",
+    )]);
+    assert_eq!(verdict(&g, "ns1/a", "ns1/b", "TCP", Some(80)), "Allow");
+    let e = explain_conn(&g, "ns1/a", "ns1/b", "TCP", Some(80));
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["ingress"]["steps"][0]["stage"], "noPolicy");
 }
 
 #[test]
@@ -430,8 +564,22 @@ fn host_endpoint_failsafe_ports_stay_open_under_deny_all() {
             "  selector: role == 'host'\n  ingress:\n  - action: Deny\n",
         ),
     ]);
-    assert_eq!(verdict(&g, "ns1/a", "node1-eth0", "TCP", Some(22)), "Allow");
-    assert_eq!(verdict(&g, "ns1/a", "node1-eth0", "TCP", Some(80)), "Deny");
+    // From outside the cluster (a workload of the same node would meet
+    // defaultEndpointToHostAction instead: the host endpoint's interface is not on its path).
+    let from_outside = |port: u16| {
+        let req = tortie_calc::ExplainRequest::new(
+            tortie_calc::Peer::Ip("192.0.2.9".parse().unwrap()),
+            tortie_calc::Peer::parse_endpoint("node1-eth0").unwrap(),
+            6,
+            Some(port),
+        );
+        format!(
+            "{:?}",
+            tortie_calc::explain::explain(&g, &req).unwrap().verdict
+        )
+    };
+    assert_eq!(from_outside(22), "Allow");
+    assert_eq!(from_outside(80), "Deny");
 }
 
 #[test]

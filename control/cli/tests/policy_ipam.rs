@@ -265,3 +265,73 @@ fn kubernetes_inputs_are_stored_and_feed_explain() {
     assert!(text.contains("knp.default.db-ingress"), "{text}");
     assert_eq!(explain("80")["verdict"], "Deny");
 }
+
+const FORWARDING: &str = r#"
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata:
+  name: node-1-eth0
+  labels: {role: uplink}
+spec:
+  node: node-1
+  interfaceName: eth0
+  expectedIPs: [198.18.1.11]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: no-outbound-http}
+spec:
+  selector: role == 'uplink'
+  applyOnForward: true
+  types: [Egress]
+  egress:
+    - action: Deny
+      protocol: TCP
+      destination: {ports: [80]}
+    - action: Allow
+"#;
+
+#[test]
+fn explain_shows_forwarding_through_the_uplink_host_endpoint() {
+    let session = Session::new();
+    let file = session.file("cluster.yaml", CLUSTER);
+    assert_eq!(session.run(&["apply", "-f", &file]).code, 0);
+    let file = session.file("forwarding.yaml", FORWARDING);
+    let applied = session.run(&["apply", "-f", &file]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let explain = |port: &str, output: &str| {
+        session.run(&[
+            "policy",
+            "explain",
+            "--from",
+            "shop/web",
+            "--to-ip",
+            "198.18.3.2",
+            "--protocol",
+            "TCP",
+            "--port",
+            port,
+            "-o",
+            output,
+        ])
+    };
+    let denied = explain("80", "json");
+    assert_eq!(denied.code, 0, "{}", denied.stderr);
+    let json: serde_json::Value = serde_json::from_str(&denied.stdout).unwrap();
+    assert_eq!(json["verdict"], "Deny", "{json}");
+    assert_eq!(json["forwardEgress"]["hostEndpoint"], "node-1-eth0");
+    assert_eq!(
+        json["forwardEgress"]["steps"][0]["policy"],
+        "no-outbound-http"
+    );
+    let allowed = explain("443", "json");
+    let json: serde_json::Value = serde_json::from_str(&allowed.stdout).unwrap();
+    assert_eq!(json["verdict"], "Allow", "{json}");
+    let text = explain("80", "text");
+    assert!(
+        text.stdout
+            .contains("Forwarded out through host endpoint node-1-eth0"),
+        "{}",
+        text.stdout
+    );
+}

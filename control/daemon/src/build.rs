@@ -95,6 +95,34 @@ impl Engine {
             .collect()
     }
 
+    /// The last tables sent with every local endpoint's program ids brought up to date: all
+    /// that a change of plans alone needs (endpoints moved between program groups), without
+    /// recomputing routes, nodes and settings (with 1,000 routes that is about a millisecond
+    /// saved on every such policy change).
+    pub(crate) fn plain_with_current_programs(&mut self) -> Plain {
+        let mut plain = self.sent.plain.clone();
+        for (table_id, id) in &self.in_tables {
+            let Some(old) = plain.endpoints.get(table_id) else {
+                continue;
+            };
+            let addrs = match (self.cluster.workloads.get(id), self.cluster.hosts.get(id)) {
+                (Some(w), _) => &w.addrs,
+                (None, Some(h)) => &h.addrs,
+                (None, None) => continue,
+            };
+            let entry = endpoint_entry(
+                *table_id,
+                old.if_index,
+                old.kind,
+                old.mac,
+                addrs,
+                self.shared.ids(id),
+            );
+            plain.endpoints.insert(*table_id, entry);
+        }
+        plain
+    }
+
     /// The non-policy tables from the current state.
     pub(crate) fn build_plain(&mut self) -> Plain {
         let mut plain = Plain::default();
@@ -230,9 +258,17 @@ impl Engine {
             self.in_tables.insert(table_id, id);
         }
 
-        let affinities: Vec<(String, IpNet)> = self.cluster.affinities.keys().cloned().collect();
-        let remote: Vec<(String, Vec<IpNet>)> =
-            self.cluster.remote_workloads.values().cloned().collect();
+        // `--routes-from-ipam=false`: other nodes' blocks and addresses come from BGP only.
+        let from_ipam = self.bgp.as_ref().is_none_or(|b| b.routes_from_ipam());
+        let affinities: Vec<(String, IpNet)> = (self.cluster.affinities.keys())
+            .filter(|(node, _)| from_ipam || *node == self.node)
+            .cloned()
+            .collect();
+        let remote: Vec<(String, Vec<IpNet>)> = if from_ipam {
+            self.cluster.remote_workloads.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let learned = self.learned_routes(&routable);
         let is_routable = |n: &str| routable.contains(n);
         self.routes = routes::compute(&RouteInputs {
@@ -271,14 +307,15 @@ impl Engine {
 }
 
 /// One endpoint's table entry; `programs` in the order `SharedPrograms::ids` gives them
-/// (ingress, egress, untracked ingress, untracked egress, preDNAT).
+/// (ingress, egress, untracked ingress, untracked egress, preDNAT, forward ingress,
+/// forward egress). Workloads never carry forward programs (only host endpoints forward).
 fn endpoint_entry(
     table_id: u32,
     if_index: u32,
     kind: abi::EndpointKind,
     mac: abi::MacAddr,
     addrs: &[IpNet],
-    programs: [Option<abi::ProgramId>; 5],
+    programs: [Option<abi::ProgramId>; 7],
 ) -> abi::Endpoint {
     let [
         ingress,
@@ -286,7 +323,10 @@ fn endpoint_entry(
         untracked_ingress,
         untracked_egress,
         pre_dnat,
+        forward_ingress,
+        forward_egress,
     ] = programs;
+    let host = kind == abi::EndpointKind::Host;
     abi::Endpoint {
         id: abi::EndpointId(table_id),
         if_index,
@@ -298,5 +338,7 @@ fn endpoint_entry(
         untracked_ingress,
         untracked_egress,
         pre_dnat,
+        forward_ingress: forward_ingress.filter(|_| host),
+        forward_egress: forward_egress.filter(|_| host),
     }
 }

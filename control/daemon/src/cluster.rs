@@ -76,7 +76,7 @@ pub struct Cluster {
     /// Other nodes' workload endpoints: (node, addresses), for borrowed addresses.
     pub remote_workloads: BTreeMap<EndpointId, (String, Vec<IpNet>)>,
     felix: BTreeMap<String, Option<EndpointToHostAction>>,
-    /// The resources the BGP speaker's plan reads (Node, BGPConfiguration, BGPPeer, IPPool),
+    /// The resources the BGP speaker's plan reads (Node, BGPConfiguration, BGPPeer, BGPFilter, IPPool),
     /// by key.
     bgp_resources: BTreeMap<String, Resource>,
     /// Set when a BGP input (one of those resources, or a block affinity) changed; the
@@ -151,7 +151,7 @@ impl Cluster {
         out
     }
 
-    /// The resources the BGP speaker's plan reads (Node, BGPConfiguration, BGPPeer, IPPool).
+    /// The resources the BGP speaker's plan reads (Node, BGPConfiguration, BGPPeer, BGPFilter, IPPool).
     pub fn bgp_resources(&self) -> Vec<Resource> {
         self.bgp_resources.values().cloned().collect()
     }
@@ -240,7 +240,7 @@ impl Cluster {
         // A deletion, or a value that no longer parses: forget what the key held.
         let bgp_kind = matches!(
             kind,
-            Kind::Node | Kind::BgpConfiguration | Kind::BgpPeer | Kind::IpPool
+            Kind::Node | Kind::BgpConfiguration | Kind::BgpPeer | Kind::BgpFilter | Kind::IpPool
         );
         if bgp_kind {
             let changed = match &resource {

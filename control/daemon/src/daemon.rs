@@ -2,10 +2,13 @@
 //!
 //! Start: open netlink, keep the kernel's ephemeral ports below the SNAT range, create the
 //! host veth pair, choose the node's addresses and register the Node, find the uplink and
-//! its gateway, open the ring, list the datastore and send the first snapshot.
+//! its gateway, open the ring, list the datastore and send the first snapshot, then route
+//! the kernel's traffic for local workloads through the host pair ([`crate::host_routes`]).
 //!
-//! Loop (one thread; every wait bounded): a datastore change starts a burst; changes that
-//! follow within [`COALESCE`] join it; then one cycle writes one message. Between changes,
+//! Loop (one thread; every wait bounded): a datastore change starts a cycle; the changes
+//! already delivered join it (the rest of one transaction, or what arrived while the last
+//! cycle ran: a burst batches itself without any wait); the cycle writes one message, and the kernel's
+//! host-to-workload routes follow the local workloads in it. Between changes,
 //! every [`TICK`]: a snapshot the ring asks for is sent; links and neighbours are refreshed
 //! (every second while something is unresolved, else every [`SLOW_REFRESH`]); the status is
 //! published every [`STATUS_EVERY`] and on a new generation (at most once a second);
@@ -13,7 +16,8 @@
 //! changes make the tables dirty (so they leave as a delta within a tick);
 //! endpoints the fastpath applied are reported up; SQLite history is compacted now and then.
 //!
-//! SIGTERM/SIGINT end the loop; the host veth pair is deleted and the process exits 0.
+//! SIGTERM/SIGINT end the loop; the workloads' on-link routes are put back, the host veth
+//! pair is deleted and the process exits 0.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +30,8 @@ use tortie_telemetry::Health;
 use crate::cluster::NodeAddrs;
 use crate::engine::{Engine, HostFacts};
 use crate::error::ControlError;
-use crate::host::{self, HOST_IF, LinkCache, Neighbours};
+use crate::host::{self, HOST_IF, HOST_KERNEL_IF, LinkCache, Neighbours};
+use crate::host_routes::{self, HostRoutes};
 use crate::metrics::Metrics;
 use crate::netlink::Netlink;
 use crate::options::Options;
@@ -36,8 +41,6 @@ use crate::report::{LoopState, StatusWrite, status_writer};
 use crate::status::{node_status_key, now_unix};
 use crate::sync::Syncer;
 
-/// How long a burst of changes may gather before it is compiled.
-pub const COALESCE: Duration = Duration::from_millis(2);
 /// The loop's longest wait.
 pub const TICK: Duration = Duration::from_millis(50);
 /// Refresh period of links and neighbours when nothing is unresolved.
@@ -128,6 +131,11 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         "host veth pair created"
     );
 
+    let kernel_end = nl.link(HOST_KERNEL_IF)?.ok_or_else(|| {
+        ControlError::netlink(format!("find {HOST_KERNEL_IF}"), "vanished after creation")
+    })?;
+    let host_mac = host_link.mac;
+
     let ifaces = nl.interfaces()?;
     let v4 = resolve(&v4_choice, &ifaces, false)?;
     let v6 = resolve(&v6_choice, &ifaces, true)?;
@@ -178,10 +186,10 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         neigh,
     );
     if bgp_on {
-        engine.bgp = Some(crate::bgp::BgpRunner::new(
-            &opts.node,
-            opts.bgp_secrets_dir.clone(),
-        )?);
+        engine.bgp = Some(
+            crate::bgp::BgpRunner::new(&opts.node, opts.bgp_secrets_dir.clone())?
+                .with_routes_from_ipam(opts.routes_from_ipam),
+        );
     } else {
         tracing::info!("BGP off");
     }
@@ -192,6 +200,8 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
     engine.neigh.refresh(&engine.nl, uplink_index, &wanted, 64);
     let first = cycle(&mut engine, &metrics);
     tracing::info!(generation = ?first, "first snapshot sent");
+    let mut host_routes = HostRoutes::new(kernel_end.index, host_mac, &my);
+    sync_host_routes(&mut engine, &mut host_routes);
 
     let (status_tx, status_rx) = mpsc::channel::<StatusWrite>();
     let writer_ds = ds.clone();
@@ -237,10 +247,9 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
             Ok(Some(update)) => {
                 let t0 = Instant::now();
                 engine.apply(update);
-                let window = t0 + COALESCE;
+                // No waiting for more: a wait here is latency every change pays.
                 loop {
-                    let wait = window.saturating_duration_since(Instant::now());
-                    match syncer.next(wait) {
+                    match syncer.next(Duration::ZERO) {
                         Ok(Some(u)) => engine.apply(u),
                         Ok(None) => break,
                         Err(err) => {
@@ -249,7 +258,14 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
                         }
                     }
                 }
+                let t_applied = Instant::now();
                 sent = cycle(&mut engine, &metrics);
+                tracing::debug!(
+                    apply_us = (t_applied - t0).as_micros() as u64,
+                    cycle_us = t_applied.elapsed().as_micros() as u64,
+                    sent = sent.is_some(),
+                    "change"
+                );
                 if sent.is_some() {
                     let took = t0.elapsed().as_secs_f64();
                     metrics.compile_seconds.observe(took);
@@ -290,11 +306,13 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
             dirty |= refresh_links(&mut engine.links, &engine.nl);
             dirty |= !engine.pending_endpoints.is_empty();
             engine.tables_dirty |= dirty;
+            host_routes.verify(&engine.nl);
         }
         if dirty && let Some(g) = cycle(&mut engine, &metrics) {
             sent = Some(g);
         }
         if let Some(g) = sent {
+            sync_host_routes(&mut engine, &mut host_routes);
             state.note_generation(&engine, g);
             if !state.ready {
                 state.ready = true;
@@ -343,11 +361,19 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         bgp.shutdown();
     }
     let _ = writer.join();
+    host_routes.restore(&engine.nl);
     match engine.nl.delete_link(HOST_IF) {
         Ok(_) => tracing::info!(host_if = HOST_IF, "host veth pair deleted"),
         Err(err) => tracing::warn!(%err, "could not delete the host veth pair"),
     }
     Ok(())
+}
+
+/// Routes the kernel's traffic for local workloads through the host pair (see
+/// [`crate::host_routes`]), after tables naming them were written.
+fn sync_host_routes(engine: &mut Engine, host_routes: &mut HostRoutes) {
+    let wanted = host_routes::wanted(&engine.routes, &mut engine.links, &engine.nl);
+    host_routes.sync(&engine.nl, &wanted);
 }
 
 fn refresh_links(links: &mut LinkCache, nl: &Netlink) -> bool {

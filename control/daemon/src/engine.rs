@@ -276,13 +276,16 @@ impl Engine {
         );
         let t_compile = std::time::Instant::now();
         // A change of policy content alone leaves endpoints, routes, nodes and settings as
-        // they are: skip rebuilding them.
+        // they are: skip rebuilding them. Endpoints that only moved between program groups
+        // (their plans changed) need their program ids updated, nothing else.
         let rebuild = std::mem::take(&mut self.tables_dirty)
-            | self.shared.take_regrouped()
             | self.snapshot_pending
             | !self.pending_endpoints.is_empty();
+        let regrouped = self.shared.take_regrouped();
         let plain = if rebuild {
             self.build_plain()
+        } else if regrouped {
+            self.plain_with_current_programs()
         } else {
             self.sent.plain.clone()
         };
@@ -303,14 +306,27 @@ impl Engine {
         }
         let (upserts, removals) = diff_plain(&self.sent.plain, &plain);
         self.sent.plain = plain;
+        let t_diff = std::time::Instant::now();
+        let result = self.send(early, upserts, removals, late);
         tracing::debug!(
             flush_us = (t_flush - t_start).as_micros() as u64,
             compile_us = (t_compile - t_flush).as_micros() as u64,
             tables_us = (t_plain - t_compile).as_micros() as u64,
-            diff_us = t_plain.elapsed().as_micros() as u64,
+            diff_us = (t_diff - t_plain).as_micros() as u64,
+            send_us = t_diff.elapsed().as_micros() as u64,
             "cycle"
         );
+        result
+    }
 
+    /// Writes the cycle's message: a snapshot when one is owed, else the delta (if any op).
+    fn send(
+        &mut self,
+        early: Vec<abi::Op>,
+        upserts: Vec<abi::Op>,
+        removals: Vec<abi::Op>,
+        late: Vec<abi::Op>,
+    ) -> Result<Option<u64>, ControlError> {
         if self.snapshot_owed() {
             return match self.publisher.send_snapshot(self.sent.to_tables())? {
                 Sent::Written(g) => {

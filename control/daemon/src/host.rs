@@ -22,10 +22,18 @@ pub const SNAT_PORT_HI: u16 = 65535;
 const MISSING_RETRY: Duration = Duration::from_millis(500);
 
 /// Creates the host veth pair (replacing one left behind), kernel end with MAC
-/// `ee:ee:ee:ee:ee:ee`, both up, reverse-path filtering off on the kernel end and on `all`.
-/// Returns the fastpath end.
+/// `ee:ee:ee:ee:ee:ee`, both up, reverse-path filtering off on the kernel end and on `all`,
+/// TX checksum offload off on the kernel end. Returns the fastpath end.
 pub fn create_host_pair(nl: &Netlink) -> Result<Link, ControlError> {
     nl.create_veth(HOST_IF, HOST_KERNEL_IF, HOST_KERNEL_MAC)?;
+    // The kernel sends host-to-workload traffic into the fastpath through this pair
+    // (`crate::host_routes`). With checksum offload on, its TCP and UDP frames would reach the
+    // fastpath's AF_XDP socket with only the pseudo-header sum in the checksum field (the
+    // veth passes CHECKSUM_PARTIAL skbs on as they are, and AF_XDP copies bytes, not that
+    // metadata), and the workload would reject them. ICMP is summed in software either way.
+    if let Err(err) = tortie_cni::offload::disable_tx_checksum(None, HOST_KERNEL_IF) {
+        tracing::warn!(%err, interface = HOST_KERNEL_IF, "could not turn TX checksum offload off: the node's TCP and UDP to its workloads will fail");
+    }
     // Frames from workloads enter the kernel here while the kernel's route back to them is
     // the workload's own interface. The kernel end has no IPv4 address, and on such an
     // interface even loose filtering drops every packet, so filtering is off there; the

@@ -35,6 +35,7 @@ pub mod daemon;
 pub mod engine;
 mod error;
 pub mod host;
+pub mod host_routes;
 pub mod metrics;
 pub mod netlink;
 pub mod options;

@@ -19,6 +19,9 @@ use rtnetlink::{Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBu
 use crate::autodetect::HostInterface;
 use crate::error::ControlError;
 
+mod kernel_routes;
+pub use kernel_routes::{KernelRoute, ROUTE_PROTOCOL};
+
 /// A MAC address.
 pub type Mac = [u8; 6];
 

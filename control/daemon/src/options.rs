@@ -60,6 +60,11 @@ pub struct Options {
     /// those sessions run without TCP-MD5.
     #[arg(long, env = "BGP_SECRETS_DIR")]
     pub bgp_secrets_dir: Option<PathBuf>,
+    /// With BGP on: route other nodes' blocks and borrowed addresses from the datastore's
+    /// IPAM affinities too (`true`), or only as BGP learns them (`false`, as Calico with
+    /// BIRD does). Ignored with `--bgp off`.
+    #[arg(long, env = "ROUTES_FROM_IPAM", default_value_t = true, action = clap::ArgAction::Set)]
+    pub routes_from_ipam: bool,
 }
 
 impl Options {
@@ -146,6 +151,8 @@ mod tests {
                 "{value}"
             );
         }
+        assert!(parse(&[]).routes_from_ipam || std::env::var_os("ROUTES_FROM_IPAM").is_some());
+        assert!(!parse(&["--routes-from-ipam=false"]).routes_from_ipam);
         let err = parse(&["--bgp", "maybe"]).bgp_enabled().unwrap_err();
         assert!(err.to_string().contains("--bgp"), "{err}");
     }

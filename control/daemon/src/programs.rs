@@ -18,20 +18,17 @@ use tortie_abi as abi;
 use tortie_calc::compile::{FastpathCompiler, ProgramKind};
 use tortie_calc::{CalcGraph, EndpointId, EndpointPlan};
 
-/// The program kinds, in the order of [`Group::ids`].
-const KINDS: [ProgramKind; 5] = [
-    ProgramKind::Ingress,
-    ProgramKind::Egress,
-    ProgramKind::UntrackedIngress,
-    ProgramKind::UntrackedEgress,
-    ProgramKind::PreDnat,
-];
+/// The program kinds, in the order of [`Group::ids`] (ingress, egress, untracked
+/// ingress, untracked egress, preDNAT, forward ingress, forward egress).
+const KINDS: [ProgramKind; 7] = ProgramKind::ALL;
+/// How many program kinds an endpoint has.
+const KIND_COUNT: usize = KINDS.len();
 
 /// One distinct plan and the endpoints that have it.
 #[derive(Debug)]
 struct Group {
     /// Program id per kind (`None`: the plan needs no program of that kind).
-    ids: [Option<u32>; 5],
+    ids: [Option<u32>; KIND_COUNT],
     members: BTreeSet<EndpointId>,
     /// Set when the plan could not be compiled: the programs deny everything.
     failed: Option<String>,
@@ -51,14 +48,8 @@ fn bump(counter: &mut u32) -> u32 {
 }
 
 /// Which kinds a plan needs.
-fn needed(plan: &EndpointPlan) -> [bool; 5] {
-    [
-        true,
-        true,
-        !plan.ingress.untracked.is_empty(),
-        !plan.egress.untracked.is_empty(),
-        !plan.ingress.pre_dnat.is_empty(),
-    ]
+fn needed(plan: &EndpointPlan) -> [bool; KIND_COUNT] {
+    KINDS.map(|k| k.needed(plan))
 }
 
 /// The programs of this node's endpoints, grouped by plan.
@@ -73,10 +64,11 @@ pub struct SharedPrograms {
 }
 
 impl SharedPrograms {
-    /// The program ids of an endpoint (ingress, egress, untracked in/out, preDNAT).
-    pub fn ids(&self, id: &EndpointId) -> [Option<abi::ProgramId>; 5] {
+    /// The program ids of an endpoint (ingress, egress, untracked in/out, preDNAT, forward
+    /// in/out).
+    pub fn ids(&self, id: &EndpointId) -> [Option<abi::ProgramId>; KIND_COUNT] {
         let Some(group) = self.of.get(id).and_then(|k| self.groups.get(k)) else {
-            return [None; 5];
+            return [None; KIND_COUNT];
         };
         group.ids.map(|i| i.map(abi::ProgramId))
     }
@@ -153,7 +145,7 @@ impl SharedPrograms {
                 self.regrouped = true;
             }
             let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
-                ids: [None; 5],
+                ids: [None; KIND_COUNT],
                 members: BTreeSet::new(),
                 failed: None,
                 plan: plan.clone(),
@@ -186,10 +178,13 @@ impl SharedPrograms {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
-            let mut ids = [None; 5];
+            let mut ids = [None; KIND_COUNT];
             if let Some(why) = failure {
-                // Fail closed: no tiers and no profiles deny everything.
-                for slot in [0, 1] {
+                // Fail closed: no tiers and no profiles deny everything (the normal
+                // programs, and the forward programs the plan needs, whose absence would
+                // allow forwarded traffic).
+                let slots = (0..KIND_COUNT).filter(|&i| KINDS[i].denies_when_failed(&plan));
+                for slot in slots {
                     let id = group.ids[slot].unwrap_or_else(|| bump(&mut self.next_id));
                     ids[slot] = Some(id);
                     upserts.push(abi::Op::UpsertProgram(abi::PolicyProgram {
@@ -291,6 +286,36 @@ mod tests {
     }
 
     #[test]
+    fn host_endpoints_get_forward_programs_only_for_apply_on_forward_policy() {
+        let text = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: fwd\nspec:\n  selector: role == 'uplink'\n  applyOnForward: true\n  types: [Egress]\n  egress:\n  - action: Deny\n    protocol: TCP\n---\napiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata:\n  name: n1-eth0\n  labels:\n    role: uplink\nspec:\n  node: n1\n  interfaceName: eth0\n  expectedIPs: [198.18.1.11]\n";
+        let mut g = CalcGraph::from_resources(&parse_documents(text, "f.yaml").unwrap());
+        g.flush();
+        let hep = EndpointId::Host {
+            name: "n1-eth0".into(),
+        };
+        let mut compiler = FastpathCompiler::new();
+        let mut shared = SharedPrograms::default();
+        let none = BTreeSet::new();
+        let planned: BTreeMap<EndpointId, Arc<EndpointPlan>> =
+            [(hep.clone(), Arc::new(g.plan(&hep).unwrap()))].into();
+        let (up, _) = shared.update(&g, &mut compiler, &planned, &none, &none);
+        let ids = shared.ids(&hep);
+        // ingress, egress, and forward egress; no forward ingress (no such policy).
+        assert!(ids[0].is_some() && ids[1].is_some());
+        assert_eq!(ids[5], None);
+        let fwd = ids[6].expect("a forward egress program");
+        assert_eq!(up.len(), 3);
+        let program = up
+            .iter()
+            .find_map(|op| match op {
+                abi::Op::UpsertProgram(p) if p.id == fwd => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(program.tiers.len(), 1);
+    }
+
+    #[test]
     fn equal_plans_share_programs_and_are_compiled_once() {
         let g = graph("");
         let mut compiler = FastpathCompiler::new();
@@ -324,7 +349,7 @@ mod tests {
         // Removing w3 empties its group: its programs go.
         let (_, rm) = shared.update(&g, &mut compiler, &BTreeMap::new(), &none, &[wid(3)].into());
         assert_eq!(rm.len(), 2);
-        assert_eq!(shared.ids(&wid(3)), [None; 5]);
+        assert_eq!(shared.ids(&wid(3)), [None; KIND_COUNT]);
         assert_eq!(shared.program_count(), 2);
     }
 }

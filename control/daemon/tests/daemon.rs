@@ -151,6 +151,9 @@ fn tables_routes_policy_deltas_and_restart() {
         Some(abi::RouteTarget::Blackhole)
     );
     assert_eq!(reader.route("198.18.1.11/32"), Some(abi::RouteTarget::Host));
+    // The node's own traffic to the workload goes through the fastpath: the kernel's route
+    // to it leads into the host pair, whose gateway is the fastpath end's MAC.
+    host_route_through_the_pair(&lab);
     assert_eq!(reader.route("0.0.0.0/0"), Some(abi::RouteTarget::Uplink));
     assert_eq!(reader.route("::/0"), Some(abi::RouteTarget::Uplink));
     let (n2_id, n2_encap) = encap_of(reader.route("198.19.0.64/26")).unwrap();
@@ -291,7 +294,7 @@ fn tables_routes_policy_deltas_and_restart() {
     let last = reader.state.generation.0;
     daemon.signal("-KILL");
     assert!(daemon.wait_exit(T).is_some(), "killed daemon did not exit");
-    let _daemon2 = Daemon::start(&lab.node, &store, &ring, &["--uplink", "up0"]);
+    let mut daemon2 = Daemon::start(&lab.node, &store, &ring, &["--uplink", "up0"]);
     let before = reader.log.len();
     wait_for("a snapshot after the restart", T, || {
         reader.poll();
@@ -314,6 +317,33 @@ fn tables_routes_policy_deltas_and_restart() {
     reader.until("the same tables after restart", T, |t| {
         t.endpoints.len() == 2 && t.nodes.len() == 2
     });
+    // The restarted daemon re-created the pair and routes through it again; a clean stop
+    // puts the on-link route back.
+    host_route_through_the_pair(&lab);
+    daemon2.signal("-TERM");
+    assert_eq!(daemon2.wait_exit(T).and_then(|s| s.code()), Some(0));
+    let route = lab.node.ip(&["route", "show", "198.19.0.4/32"]);
+    assert!(route.contains("dev tor0123456789a"), "{route}");
+}
+
+fn host_route_through_the_pair(lab: &Lab) {
+    let route = wait_for("the host-to-workload route", T, || {
+        let r = lab.node.ip(&["route", "show", "198.19.0.4/32"]);
+        r.contains("via 169.254.1.1 dev tortie-hostk").then_some(r)
+    });
+    assert!(
+        route.contains("proto 252") && route.contains("src 198.18.1.11"),
+        "{route}"
+    );
+    let neigh = lab
+        .node
+        .ip(&["neigh", "show", "169.254.1.1", "dev", "tortie-hostk"]);
+    let mac = lab.node.mac("tortie-host");
+    let mac = mac.map(|b| format!("{b:02x}")).join(":");
+    assert!(
+        neigh.contains("PERMANENT") && neigh.contains(&mac),
+        "{neigh} (tortie-host is {mac})"
+    );
 }
 
 /// `tortiectl node status|routes` print the published document. tortiectl is another

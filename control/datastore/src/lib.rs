@@ -68,7 +68,9 @@ pub use etcd::{
     ETCD_CONNECT_TIMEOUT, ETCD_DEFAULT_MAX_TXN_OPS, ETCD_LIST_PAGE_SIZE, ETCD_REQUEST_TIMEOUT,
     EtcdStore,
 };
-pub use sqlite::{POLL_INTERVAL as SQLITE_POLL_INTERVAL, SqliteStore};
+pub use sqlite::{
+    CHANGE_CHECK as SQLITE_CHANGE_CHECK, POLL_INTERVAL as SQLITE_POLL_INTERVAL, SqliteStore,
+};
 pub use types::{Condition, KeyValue, Revision, Snapshot, TxnOp, TxnOutcome, WatchEvent};
 pub use watch::Watcher;
 

@@ -90,3 +90,31 @@ fn an_unusable_path_is_unavailable_naming_it() {
         "{error}"
     );
 }
+
+/// A write through another connection (as another process makes it) reaches a caught-up
+/// watcher well within the safety-net poll: it sees SQLite's `data_version` change within
+/// about a millisecond. The fastest of several writes is compared (a loaded machine delays
+/// some), against a quarter of the poll interval (the old 20 ms poll alone took about half of it here).
+#[test]
+fn another_connections_write_reaches_a_watcher_within_the_change_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.db");
+    let watching = SqliteStore::open(&path).unwrap();
+    let writing = SqliteStore::open(&path).unwrap();
+    let start = watching.current_revision().unwrap() + 1;
+    let mut watcher = watching.watch("/n/", start).unwrap();
+    let mut fastest = Duration::MAX;
+    for i in 0..10 {
+        // Let the watcher catch up and settle into its wait.
+        std::thread::sleep(Duration::from_millis(30));
+        let written = Instant::now();
+        writing.put("/n/k", i.to_string().as_bytes()).unwrap();
+        let event = watcher.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(event.is_some(), "write {i} never reached the watcher");
+        fastest = fastest.min(written.elapsed());
+    }
+    assert!(
+        fastest < tortie_datastore::SQLITE_POLL_INTERVAL / 4,
+        "fastest cross-connection notification took {fastest:?}"
+    );
+}

@@ -37,6 +37,8 @@ pub(crate) fn put_endpoint(w: &mut Writer, e: &Endpoint) {
         &e.untracked_ingress,
         &e.untracked_egress,
         &e.pre_dnat,
+        &e.forward_ingress,
+        &e.forward_egress,
     ] {
         w.opt(p, |w, id| w.u32(id.0));
     }
@@ -57,6 +59,8 @@ pub(crate) fn get_endpoint(r: &mut Reader<'_>) -> R<Endpoint> {
         untracked_ingress: r.opt("endpoint untracked_ingress", program_id)?,
         untracked_egress: r.opt("endpoint untracked_egress", program_id)?,
         pre_dnat: r.opt("endpoint pre_dnat", program_id)?,
+        forward_ingress: r.opt("endpoint forward_ingress", program_id)?,
+        forward_egress: r.opt("endpoint forward_egress", program_id)?,
     })
 }
 

@@ -30,7 +30,10 @@ use crate::tables::{Endpoint, IpSet, Nat, Node, Route, Settings};
 /// The magic bytes that start every frame.
 pub const MAGIC: [u8; 4] = *b"TRTA";
 /// The body layout version this build reads and writes.
-pub const FORMAT_VERSION: u16 = 1;
+///
+/// History: 1, the first layout; 2, host endpoints carry their `applyOnForward` programs
+/// (`Endpoint::forward_ingress`, `Endpoint::forward_egress`, after `pre_dnat`).
+pub const FORMAT_VERSION: u16 = 2;
 /// Length of the frame header.
 pub const HEADER_LEN: usize = 16;
 /// The largest body accepted (256 MiB): bounds what a corrupt length can make us expect.

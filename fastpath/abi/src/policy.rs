@@ -10,7 +10,15 @@
 //! 2. If no rule of a tier matched, the tier's default action applies (`Deny`, or `Pass` to
 //!    the next tier).
 //! 3. After the last tier (or straight away when the program has no tiers), the profiles in
-//!    order: the first `Allow`/`Deny` wins; if none decides, the packet is denied.
+//!    order: the first `Allow`/`Deny` wins; a `Pass` ends its profile and evaluation goes on
+//!    with the next profile (Felix renders a profile as a chain whose Pass only sets the pass
+//!    mark, which the endpoint chain ignores after a profile); if none decides, the packet
+//!    is denied.
+//!
+//! A host endpoint's `applyOnForward` program (`Endpoint::forward_ingress` /
+//! `forward_egress`) is compiled by control with one allow-everything profile at its end:
+//! forwarded traffic that every tier passed is allowed, as Felix's forward chains, which
+//! have no profiles and no final drop, leave it accepted.
 
 use crate::ids::{IpSetId, Prefix, ProgramId, RuleId};
 
@@ -21,7 +29,7 @@ pub enum Action {
     Allow,
     /// Drop; ends evaluation.
     Deny,
-    /// Skip the rest of this tier.
+    /// Skip the rest of this tier (in a profile: the rest of this profile).
     Pass,
     /// Count a hit and continue with the next rule.
     Log,

@@ -42,6 +42,16 @@ pub struct Endpoint {
     /// preDNAT program: run on new flows arriving from the endpoint before DNAT; `Deny`
     /// drops, anything else continues.
     pub pre_dnat: Option<ProgramId>,
+    /// Host endpoints: the `applyOnForward` program for forwarded traffic that arrives
+    /// through this endpoint (to a local workload or out of another host endpoint). `None`
+    /// means no `applyOnForward` policy applies in this direction, and Calico then allows
+    /// forwarded traffic (the normal programs police only traffic to and from the host
+    /// itself).
+    pub forward_ingress: Option<ProgramId>,
+    /// Host endpoints: the `applyOnForward` program for forwarded traffic that leaves
+    /// through this endpoint (from a local workload or from another host endpoint). `None`
+    /// allows, as for [`Endpoint::forward_ingress`].
+    pub forward_egress: Option<ProgramId>,
 }
 
 /// An IP set: compiled selector membership.

@@ -156,23 +156,28 @@ fn arb_endpoint() -> impl Strategy<Value = Endpoint> {
             arb_opt_prog(),
             arb_opt_prog(),
         ),
+        (arb_opt_prog(), arb_opt_prog()),
     )
-        .prop_map(|(id, ifx, host, mac, addrs, (i, e, ui, ue, pd))| Endpoint {
-            id: EndpointId(id),
-            if_index: ifx,
-            kind: if host {
-                EndpointKind::Host
-            } else {
-                EndpointKind::Workload
+        .prop_map(
+            |(id, ifx, host, mac, addrs, (i, e, ui, ue, pd), (fi, fe))| Endpoint {
+                id: EndpointId(id),
+                if_index: ifx,
+                kind: if host {
+                    EndpointKind::Host
+                } else {
+                    EndpointKind::Workload
+                },
+                mac,
+                addrs,
+                ingress: i,
+                egress: e,
+                untracked_ingress: ui,
+                untracked_egress: ue,
+                pre_dnat: pd,
+                forward_ingress: fi,
+                forward_egress: fe,
             },
-            mac,
-            addrs,
-            ingress: i,
-            egress: e,
-            untracked_ingress: ui,
-            untracked_egress: ue,
-            pre_dnat: pd,
-        })
+        )
 }
 
 fn arb_ipip() -> impl Strategy<Value = IpipMode> {
@@ -538,4 +543,75 @@ fn delta_on_wrong_generation_changes_nothing() {
         }
     );
     assert_eq!(s.generation, Generation(3));
+}
+
+fn host_endpoint_with_forward() -> Endpoint {
+    Endpoint {
+        id: EndpointId(7),
+        if_index: 2,
+        kind: EndpointKind::Host,
+        mac: [2, 0, 0, 0, 0, 7],
+        addrs: vec![],
+        ingress: Some(ProgramId(1)),
+        egress: Some(ProgramId(2)),
+        untracked_ingress: None,
+        untracked_egress: None,
+        pre_dnat: None,
+        forward_ingress: Some(ProgramId(3)),
+        forward_egress: None,
+    }
+}
+
+#[test]
+fn forward_programs_round_trip_and_truncation_names_them() {
+    let msg = Message::Delta {
+        base: Generation(1),
+        generation: Generation(2),
+        ops: vec![Op::UpsertEndpoint(host_endpoint_with_forward())],
+    };
+    let bytes = msg.encode();
+    let (back, _) = Message::decode(&bytes).unwrap();
+    assert_eq!(back, msg);
+    let Message::Delta { ops, .. } = back else {
+        panic!("a delta decodes as a delta");
+    };
+    let Op::UpsertEndpoint(e) = &ops[0] else {
+        panic!("the op survives");
+    };
+    assert_eq!(e.forward_ingress, Some(ProgramId(3)));
+    assert_eq!(e.forward_egress, None);
+
+    // Drop the last byte (forward_egress's "absent" flag) and fix the header: the error
+    // names the field.
+    let mut short = bytes[..bytes.len() - 1].to_vec();
+    let body = short[HEADER_LEN..].to_vec();
+    short[8..12].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    short[12..16].copy_from_slice(&fnv(&body).to_le_bytes());
+    assert!(matches!(
+        Message::decode(&short).unwrap_err(),
+        AbiError::Truncated {
+            field: "endpoint forward_egress",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn frames_of_the_first_layout_are_rejected() {
+    // Version 1 endpoints had no forward programs: a fastpath must not read them as v2.
+    assert_eq!(FORMAT_VERSION, 2);
+    let mut bytes = Message::Delta {
+        base: Generation(1),
+        generation: Generation(2),
+        ops: vec![],
+    }
+    .encode();
+    bytes[4..6].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(
+        Message::decode(&bytes).unwrap_err(),
+        AbiError::UnsupportedVersion {
+            found: 1,
+            expected: 2
+        }
+    );
 }

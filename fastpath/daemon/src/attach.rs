@@ -135,12 +135,21 @@ impl Interfaces {
         }
         self.missing.retain(|i| wanted.contains_key(i));
         self.retry.retain(|i, _| wanted.contains_key(i));
-        let gone: Vec<u32> = self
-            .served
-            .keys()
-            .filter(|i| !wanted.contains_key(i))
-            .copied()
-            .collect();
+        // Interfaces that vanished under their sockets (a workload's veth deleted before
+        // control removed it from the tables): detached like those the tables dropped, then
+        // waited for as missing. Frames routed to them meanwhile count as `tx-no-port`.
+        let present = ifaces::present_indexes();
+        let mut gone: Vec<u32> = Vec::new();
+        for (&if_index, s) in &self.served {
+            if !wanted.contains_key(&if_index) {
+                gone.push(if_index);
+            } else if s.closing.is_empty()
+                && present.as_ref().is_some_and(|p| !p.contains(&if_index))
+            {
+                tracing::warn!(name = %s.name, if_index, role = s.role.name(), "interface vanished; detaching its sockets");
+                gone.push(if_index);
+            }
+        }
         for if_index in gone {
             let Some(s) = self.served.get_mut(&if_index) else {
                 continue;

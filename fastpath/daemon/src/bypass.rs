@@ -78,6 +78,8 @@ mod tests {
             untracked_ingress: None,
             untracked_egress: None,
             pre_dnat: None,
+            forward_ingress: None,
+            forward_egress: None,
         };
         Tables {
             settings: Settings {

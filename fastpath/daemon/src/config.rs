@@ -1,6 +1,7 @@
 //! The config thread: ring -> tortie-abi state -> compiled generations -> workers.
 //!
-//! Each tick (every [`TICK`]): make sure the ring is open (waiting, with a log line every
+//! Each tick (every [`TICK`], or at once when tortie-control rings the ring's doorbell
+//! after writing a message): make sure the ring is open (waiting, with a log line every
 //! [`WAIT_LOG_EVERY`], for control to create it; reopening it when control retired the
 //! file), drain up to [`MAX_MESSAGES_PER_TICK`] messages into the [`State`], compile the
 //! newest state once into a [`Generation`] and hand it to every worker; attach and detach
@@ -118,6 +119,9 @@ struct ConfigThread {
     compile_errors: u64,
     last_status: Option<Instant>,
     last_reconcile: Instant,
+    /// When the tick that is reading the ring started (the wake-up).
+    tick_started: Instant,
+    latency: crate::latency::LatencyWindow,
 }
 
 /// Runs the config thread until the stop flag is set.
@@ -144,17 +148,27 @@ pub fn run(setup: ConfigSetup) {
         compile_errors: 0,
         last_status: None,
         last_reconcile: Instant::now(),
+        tick_started: Instant::now(),
+        latency: crate::latency::LatencyWindow::default(),
     };
     while !t.s.stop.load(Ordering::Relaxed) {
         t.tick();
         t.s.liveness.beat();
-        std::thread::sleep(TICK);
+        // The producer rings the ring's doorbell after each message: a new generation is
+        // picked up at once rather than at the next tick.
+        match &t.consumer {
+            Some(c) => {
+                c.wait(TICK);
+            }
+            None => std::thread::sleep(TICK),
+        }
     }
     t.write_status();
 }
 
 impl ConfigThread {
     fn tick(&mut self) {
+        self.tick_started = Instant::now();
         let changed = self.read_ring();
         if changed {
             self.compile_and_publish();
@@ -317,6 +331,9 @@ impl ConfigThread {
             tracing::info!(snat_v4 = ?snat.0, snat_v6 = ?snat.1, "pipelines rebuilt for new SNAT settings (conntrack restarted)");
         }
         self.pipeline_snat = snat;
+        // Every worker has the generation (or a pending retry): the ring-to-workers stage
+        // ends here; what follows (steering maps, views) does not delay forwarding.
+        self.latency.record(self.tick_started.elapsed());
         {
             let mut steer = self.s.steer.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = steer.set_owned(&owned_traffic(&self.state.tables)) {
@@ -340,6 +357,7 @@ impl ConfigThread {
             v.applied_at = Some(Instant::now());
             v.rule_ids = rule_ids;
             v.routes = routes;
+            v.apply_latency = self.latency.summary();
         });
     }
 

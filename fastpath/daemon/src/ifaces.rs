@@ -58,7 +58,13 @@ pub fn wanted(tables: &Tables) -> BTreeMap<u32, Role> {
     out
 }
 
-/// The name of interface `if_index` in this process's network namespace.
+/// The indexes of every interface in this process's network namespace (one `if_nameindex`).
+pub fn present_indexes() -> Option<std::collections::BTreeSet<u32>> {
+    let list = nix::net::if_::if_nameindex().ok()?;
+    Some(list.iter().map(|i| i.index()).collect())
+}
+
+/// The name of interface `if_index` in this network namespace, if it exists.
 pub fn name_of(if_index: u32) -> Option<String> {
     let list = nix::net::if_::if_nameindex().ok()?;
     list.iter()
@@ -108,6 +114,8 @@ mod tests {
             untracked_ingress: None,
             untracked_egress: None,
             pre_dnat: None,
+            forward_ingress: None,
+            forward_egress: None,
         }
     }
 

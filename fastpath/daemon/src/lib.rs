@@ -21,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod ifaces;
+pub mod latency;
 pub mod metrics;
 pub mod owned;
 pub mod ratelimit;

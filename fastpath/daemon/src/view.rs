@@ -60,6 +60,8 @@ pub struct View {
     pub ready: bool,
     /// Steering program counters (redirected, passed, redirect failed), read once a second.
     pub steer: Option<[u64; 3]>,
+    /// Ring-to-workers latency of recent generations ([`crate::latency::LatencyWindow`]).
+    pub apply_latency: Value,
 }
 
 /// State shared by the config thread, the metrics collector and the status writer.
@@ -143,6 +145,7 @@ impl Shared {
             "ready": v.ready,
             "generation": v.generation,
             "generation_applied_unix": v.applied_unix,
+            "apply_latency": v.apply_latency,
             "awaiting_snapshot": v.awaiting_snapshot,
             "mode": self.mode,
             "workers": workers,

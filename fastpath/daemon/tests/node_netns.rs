@@ -111,9 +111,11 @@ fn daemon_forwards_enforces_and_survives_restarts_and_corruption() {
             >= 5),
         "sent on the host interface"
     );
-    // Not asserted: a TCP health probe from the node's kernel (SYN by the kernel's route,
-    // SYN-ACK back through the fastpath) is dropped as `conntrack-not-initial`, because the
-    // pipeline does not pick up a flow from a SYN-ACK (docs/design/fastpath-daemon.md).
+    // Not asserted here: a TCP health probe from the node's kernel. This fixture keeps the
+    // kernel's direct route to the workload, so the SYN would bypass the fastpath and the
+    // SYN-ACK, coming back through it, be dropped as `conntrack-not-initial`; tortie-control
+    // routes such traffic through the host pair instead (its `host_routes` module), and the
+    // lab test (`xtask/tests/node.rs`, health probes) checks it end to end.
 
     // North-south over the uplink: traffic to a local workload is owned (steered to the
     // fastpath), traffic to the node's own address stays with the kernel.

@@ -69,6 +69,8 @@ fn generation() -> Arc<Generation> {
             untracked_ingress: None,
             untracked_egress: None,
             pre_dnat: None,
+            forward_ingress: None,
+            forward_egress: None,
         };
         let node = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
         let tables = Tables {

@@ -55,8 +55,15 @@ pub(crate) struct Meta {
     pub encap_to: Option<std::net::Ipv4Addr>,
     /// Conntrack miss: a new flow.
     pub new_flow: bool,
-    /// Allowed by doNotTrack policy: no conntrack, no normal policy.
+    /// Allowed by the receiving endpoint's doNotTrack policy: no conntrack, no NAT, and the
+    /// receiving endpoint's own program is skipped; the other side's program (a local
+    /// workload's ingress, the uplink host endpoint's forward egress) still runs, on every
+    /// packet since there is no flow to cache its verdict.
     pub untracked: bool,
+    /// Decapsulated IP-in-IP from another node: the inner packet arrived on the tunnel, not
+    /// on the uplink, so the uplink host endpoint's programs do not apply to it (as in
+    /// Calico, where it arrives on `tunl0`).
+    pub decapsulated: bool,
     /// An ICMP error related to a tracked flow.
     pub related: bool,
     /// For an ICMP error about a NAT'd flow: the outer source and destination and the
@@ -107,6 +114,7 @@ impl Meta {
             encap_to: None,
             new_flow: false,
             untracked: false,
+            decapsulated: false,
             related: false,
             error_xlate: None,
         }
@@ -126,8 +134,23 @@ impl Meta {
         self.encap_to = None;
         self.new_flow = false;
         self.untracked = false;
+        self.decapsulated = false;
         self.related = false;
         self.error_xlate = None;
+    }
+
+    /// Where a routed packet whose flow is settled goes on: straight to the host
+    /// interface when it needs no translation (the kernel receives it as sent), otherwise
+    /// through mtu and rewrite. A packet to the host on a NAT'd flow (the reply to a flow
+    /// the host opened to a floating IP, or an ICMP error about one) must be translated
+    /// back, or the kernel sees the workload's internal address and matches no socket.
+    #[inline]
+    pub(crate) fn onward(&self) -> Step {
+        let untranslated = self.xlate.is_none() && self.error_xlate.is_none();
+        if self.target == Target::Host && untranslated {
+            return Step::Tx(self.tx_if);
+        }
+        Step::Next(NodeKind::Mtu)
     }
 
     /// The destination the route lookup uses: translated, DNAT'd, or as received.

@@ -4,6 +4,15 @@
 //! layout of what leaves, re-parsed with etherparse. UDP flows keep the model free of TCP
 //! state-machine details (those have their own tests). SNAT ports are allocated by the
 //! pipeline; the model learns a flow's port from the first packet it sees out.
+//!
+//! The uplink may carry a host endpoint: its normal programs police the host's own traffic
+//! (deny-all or allow-all), its `applyOnForward` programs (absent, or denying some ports)
+//! police forwarded traffic, and its doNotTrack program (absent, or allowing some ports)
+//! sends packets on untracked: no conntrack, no NAT, but the far side's program still runs
+//! on every packet. The host itself sends from the host interface, whose flows to local
+//! workloads skip the workloads' ingress and whose replies from a floating IP's workload are
+//! translated back. A remote workload sends through IP-in-IP from another node; its packets
+//! arrive on the tunnel, so the uplink host endpoint's receiving-side programs do not apply.
 
 mod common;
 
@@ -20,6 +29,23 @@ enum Sender {
     A,
     B,
     Outside,
+    /// The node itself, from the host interface.
+    Host,
+    /// A workload of another node (`REMOTE_CROSS_SUBNET`), through IP-in-IP from that node.
+    Remote,
+}
+
+/// The uplink's host endpoint, when there is one.
+#[derive(Clone, Debug)]
+struct Hep {
+    /// Normal programs deny everything (else allow everything).
+    deny_host: bool,
+    /// `applyOnForward` ingress: absent, or denying these UDP ports.
+    fwd_in: Option<Vec<u16>>,
+    /// `applyOnForward` egress: absent, or denying these UDP ports.
+    fwd_out: Option<Vec<u16>>,
+    /// doNotTrack ingress: absent, or allowing these UDP ports (anything else continues).
+    untracked: Option<Vec<u16>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +98,7 @@ type Tuple = (Ipv4Addr, Ipv4Addr, u16, u16);
 struct Model {
     deny_a: Vec<u16>,
     deny_b: Vec<u16>,
+    hep: Option<Hep>,
     /// key -> (flow index, is reply)
     index: HashMap<Tuple, (usize, bool)>,
     flows: Vec<(Tuple, Flow)>,
@@ -113,6 +140,8 @@ impl Model {
             Sender::A => (IF_A, Some(A)),
             Sender::B => (IF_B, Some(B)),
             Sender::Outside => (UPLINK, None),
+            Sender::Host => (HOST_IF, None),
+            Sender::Remote => (UPLINK, None),
         };
         let src = match (own, e.spoof) {
             (Some(a), false) => a,
@@ -123,6 +152,8 @@ impl Model {
                     A
                 }
             }
+            (None, _) if matches!(e.from, Sender::Host) => NODE,
+            (None, _) if matches!(e.from, Sender::Remote) => REMOTE_CROSS_SUBNET,
             (None, _) => OUTSIDE,
         };
         if own.is_some() && e.spoof {
@@ -130,6 +161,10 @@ impl Model {
         }
         if e.ttl <= 1 && e.dst != NODE {
             return Expect::TimeExceeded(rx);
+        }
+        let untracked_allows = |h: &Hep| h.untracked.as_ref().is_some_and(|p| p.contains(&e.dp));
+        if matches!(e.from, Sender::Outside) && self.hep.as_ref().is_some_and(untracked_allows) {
+            return self.untracked(e, src);
         }
         let key = (src, e.dst, e.sp, e.dp);
         let (out_tuple, new) = if let Some(&(i, reply)) = self.index.get(&key) {
@@ -150,11 +185,35 @@ impl Model {
             return Expect::Drop(DropReason::Blackhole);
         }
         if new {
-            let denied = match r {
-                Route::Local(IF_A) => self.deny_a.contains(&e.dp),
-                Route::Local(_) => self.deny_b.contains(&e.dp),
-                _ => false,
-            };
+            let from_host = matches!(e.from, Sender::Host);
+            let from_uplink = matches!(e.from, Sender::Outside);
+            let out_uplink = matches!(r, Route::Node(..) | Route::Uplink);
+            let denies =
+                |ports: &Option<Vec<u16>>| ports.as_ref().is_some_and(|p| p.contains(&e.dp));
+            // The host endpoint's programs: normal ones when the host is an end, forward
+            // ones for forwarded traffic; none on the receiving side for IP-in-IP.
+            let hep_denied = self.hep.as_ref().is_some_and(|h| {
+                let rx_side = from_uplink
+                    && match r {
+                        Route::Host => h.deny_host,
+                        _ => denies(&h.fwd_in),
+                    };
+                let tx_side = out_uplink
+                    && if from_host {
+                        h.deny_host
+                    } else {
+                        denies(&h.fwd_out)
+                    };
+                rx_side || tx_side
+            });
+            // The host's own flows to local workloads skip the workloads' ingress.
+            let denied = hep_denied
+                || match r {
+                    Route::Local(_) if from_host => false,
+                    Route::Local(IF_A) => self.deny_a.contains(&e.dp),
+                    Route::Local(_) => self.deny_b.contains(&e.dp),
+                    _ => false,
+                };
             if denied {
                 return Expect::Drop(DropReason::PolicyDeny);
             }
@@ -185,6 +244,8 @@ impl Model {
             Route::Local(i) => (i, None, e.ttl - 1),
             Route::Node(n, true) => (UPLINK, Some(n), e.ttl - 1),
             Route::Node(_, false) | Route::Uplink => (UPLINK, None, e.ttl - 1),
+            // To the host with its TTL as received (a NAT'd reply from a floating IP's
+            // workload is translated back, but delivered, not routed).
             Route::Host => (HOST_IF, None, e.ttl),
             Route::Blackhole => unreachable!(),
         };
@@ -204,6 +265,40 @@ impl Model {
         }
     }
 
+    /// A packet the doNotTrack program allowed: no flow is looked up or recorded and nothing
+    /// is translated (a floating IP is routed as it is); the far side's program decides.
+    fn untracked(&self, e: &Ev, src: Ipv4Addr) -> Expect {
+        let r = route(e.dst);
+        let denies = |ports: &Option<Vec<u16>>| ports.as_ref().is_some_and(|p| p.contains(&e.dp));
+        let denied = match r {
+            Route::Blackhole => return Expect::Drop(DropReason::Blackhole),
+            Route::Local(IF_A) => self.deny_a.contains(&e.dp),
+            Route::Local(_) => self.deny_b.contains(&e.dp),
+            Route::Node(..) | Route::Uplink => {
+                self.hep.as_ref().is_some_and(|h| denies(&h.fwd_out))
+            }
+            Route::Host => false,
+        };
+        if denied {
+            return Expect::Drop(DropReason::PolicyDeny);
+        }
+        let (if_index, outer, ttl) = match r {
+            Route::Local(i) => (i, None, e.ttl - 1),
+            Route::Node(n, encap) => (UPLINK, encap.then_some(n), e.ttl - 1),
+            Route::Uplink => (UPLINK, None, e.ttl - 1),
+            Route::Host | Route::Blackhole => (HOST_IF, None, e.ttl),
+        };
+        Expect::Sent {
+            if_index,
+            src,
+            dst: e.dst,
+            sp: e.sp,
+            dp: e.dp,
+            ttl,
+            outer,
+        }
+    }
+
     /// Learns the SNAT port the pipeline chose for the newest flow.
     fn learn(&mut self, sent_sp: u16) {
         if let Some((_, flow)) = self.flows.last_mut()
@@ -218,7 +313,7 @@ impl Model {
     }
 }
 
-fn tables_with(deny_a: &[u16], deny_b: &[u16]) -> abi::Tables {
+fn tables_with(deny_a: &[u16], deny_b: &[u16], hep: Option<&Hep>) -> abi::Tables {
     let deny_prog = |id: u32, ports: &[u16]| abi::PolicyProgram {
         id: abi::ProgramId(id),
         tiers: vec![abi::Tier {
@@ -250,12 +345,93 @@ fn tables_with(deny_a: &[u16], deny_b: &[u16]) -> abi::Tables {
     t.programs.push(deny_prog(21, deny_b));
     t.endpoints[0].ingress = Some(abi::ProgramId(20));
     t.endpoints[1].ingress = Some(abi::ProgramId(21));
+    if let Some(h) = hep {
+        t.programs.push(abi::PolicyProgram {
+            id: abi::ProgramId(22),
+            tiers: vec![],
+            profiles: vec![],
+        });
+        let normal = abi::ProgramId(if h.deny_host { 22 } else { 1 });
+        let mut forward = |id: u32, ports: &Option<Vec<u16>>| {
+            ports.as_ref().map(|p| {
+                t.programs.push(deny_prog(id, p));
+                abi::ProgramId(id)
+            })
+        };
+        let forward_ingress = forward(23, &h.fwd_in);
+        let forward_egress = forward(24, &h.fwd_out);
+        let untracked_ingress = h.untracked.as_ref().map(|ports| {
+            t.programs.push(abi::PolicyProgram {
+                id: abi::ProgramId(25),
+                tiers: vec![abi::Tier {
+                    default_action: abi::TierDefault::Pass,
+                    policies: vec![abi::Policy {
+                        rules: ports
+                            .iter()
+                            .enumerate()
+                            .map(|(k, p)| abi::Rule {
+                                id: abi::RuleId(2500 + k as u32),
+                                action: abi::Action::Allow,
+                                matches: abi::RuleMatch {
+                                    protocol: Some(17),
+                                    dst_ports: abi::PortMatch {
+                                        ranges: vec![abi::PortRange { lo: *p, hi: *p }],
+                                        not_ranges: vec![],
+                                    },
+                                    ..Default::default()
+                                },
+                            })
+                            .collect(),
+                    }],
+                }],
+                profiles: vec![],
+            });
+            abi::ProgramId(25)
+        });
+        t.endpoints.push(abi::Endpoint {
+            id: abi::EndpointId(9),
+            if_index: UPLINK,
+            kind: abi::EndpointKind::Host,
+            mac: UPLINK_MAC,
+            addrs: vec![prefix(NODE, 32)],
+            ingress: Some(normal),
+            egress: Some(normal),
+            untracked_ingress,
+            untracked_egress: None,
+            pre_dnat: None,
+            forward_ingress,
+            forward_egress,
+        });
+    }
     t
+}
+
+fn hep_strategy() -> impl Strategy<Value = Option<Hep>> {
+    let ports = || {
+        proptest::option::of(prop::collection::vec(
+            prop_oneof![Just(53u16), Just(80), Just(1000), Just(1001)],
+            0..2,
+        ))
+    };
+    proptest::option::of((any::<bool>(), ports(), ports(), ports()).prop_map(
+        |(deny_host, fwd_in, fwd_out, untracked)| Hep {
+            deny_host,
+            fwd_in,
+            fwd_out,
+            untracked,
+        },
+    ))
 }
 
 fn ev() -> impl Strategy<Value = Ev> {
     (
-        prop_oneof![Just(Sender::A), Just(Sender::B), Just(Sender::Outside)],
+        prop_oneof![
+            Just(Sender::A),
+            Just(Sender::B),
+            Just(Sender::Outside),
+            Just(Sender::Host),
+            Just(Sender::Remote)
+        ],
         proptest::bool::weighted(0.1),
         0usize..DSTS.len(),
         prop_oneof![Just(1000u16), Just(1001), Just(53)],
@@ -289,6 +465,13 @@ fn with_replies(mut evs: Vec<Ev>, picks: Vec<(usize, usize)>) -> Vec<Ev> {
             (d, Sender::Outside) if d == A || d == B || d == FLOATING => {
                 (if d == A { Sender::A } else { Sender::B }, OUTSIDE)
             }
+            (d, Sender::Host) if d == A || d == B || d == FLOATING => {
+                (if d == A { Sender::A } else { Sender::B }, NODE)
+            }
+            (d, Sender::Remote) if d == A || d == B || d == FLOATING => (
+                if d == A { Sender::A } else { Sender::B },
+                REMOTE_CROSS_SUBNET,
+            ),
             _ => continue,
         };
         evs[at] = Ev {
@@ -308,8 +491,10 @@ fn frame(e: &Ev) -> (u32, Vec<u8>) {
         Sender::A => (IF_A, MAC_A, A),
         Sender::B => (IF_B, MAC_B, B),
         Sender::Outside => (UPLINK, GATEWAY_MAC, OUTSIDE),
+        Sender::Host => (HOST_IF, [2, 0, 0, 0, 9, 9], NODE),
+        Sender::Remote => (UPLINK, NODE3_MAC, REMOTE_CROSS_SUBNET),
     };
-    let src = if e.spoof && own != OUTSIDE {
+    let src = if e.spoof && (own == A || own == B) {
         if own == A { B } else { A }
     } else {
         own
@@ -317,6 +502,15 @@ fn frame(e: &Ev) -> (u32, Vec<u8>) {
     let mut f = udp4(mac, src, e.dst, e.sp, e.dp, &[7; 4]);
     f[22] = e.ttl;
     fix_ipv4_checksum(&mut f);
+    if matches!(e.from, Sender::Remote) {
+        // Inside IP-in-IP from the remote workload's node.
+        let mut outer = Vec::new();
+        etherparse::PacketBuilder::ethernet2(NODE3_MAC, UPLINK_MAC)
+            .ipv4(NODE3.octets(), NODE.octets(), 64)
+            .write(&mut outer, etherparse::IpNumber(4), &f[14..])
+            .unwrap();
+        return (rx, outer);
+    }
     (rx, f)
 }
 
@@ -329,10 +523,11 @@ proptest! {
         deny_b in prop::collection::vec(prop_oneof![Just(53u16), Just(80), Just(1001)], 0..2),
         evs in prop::collection::vec(ev(), 1..40),
         picks in prop::collection::vec((any::<usize>(), any::<usize>()), 0..15),
+        hep in hep_strategy(),
     ) {
         let evs = with_replies(evs, picks);
-        let mut h = Harness::new(&tables_with(&deny_a, &deny_b));
-        let mut model = Model { deny_a, deny_b, index: HashMap::new(), flows: Vec::new() };
+        let mut h = Harness::new(&tables_with(&deny_a, &deny_b, hep.as_ref()));
+        let mut model = Model { deny_a, deny_b, hep, index: HashMap::new(), flows: Vec::new() };
         for e in &evs {
             let want = model.step(e);
             let out = h.one(frame(e).0, frame(e).1);

@@ -551,6 +551,8 @@ fn untracked_policy_bypasses_conntrack_and_pre_dnat_denies() {
         untracked_ingress: Some(ProgramId(50)),
         untracked_egress: None,
         pre_dnat: Some(ProgramId(51)),
+        forward_ingress: None,
+        forward_egress: None,
     });
     let mut h = Harness::new(&t);
     let o = h.one(UPLINK, udp4(GATEWAY_MAC, OUTSIDE, B, 53, 5353, &[1; 4]));

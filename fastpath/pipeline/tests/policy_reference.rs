@@ -102,7 +102,9 @@ fn reference(prog: &PolicyProgram, p: &Pkt, sets: &[IpSet]) -> (bool, Option<Rul
             match rule.action {
                 Action::Allow => return (true, Some(rule.id), hits),
                 Action::Deny => return (false, Some(rule.id), hits),
-                Action::Pass | Action::Log => {}
+                // A Pass ends this profile: the next one is consulted.
+                Action::Pass => break,
+                Action::Log => {}
             }
         }
     }
@@ -215,7 +217,7 @@ fn program() -> impl Strategy<Value = PolicyProgram> {
     let tier = (any::<bool>(), prop::collection::vec(policy(), 0..3));
     (
         prop::collection::vec(tier, 0..3),
-        prop::collection::vec(policy(), 0..2),
+        prop::collection::vec(policy(), 0..4),
     )
         .prop_map(|(tiers, profiles)| {
             let mut next = 0u32;

@@ -26,12 +26,20 @@
 //!   after a lost record cannot be applied safely, so the next snapshot boundary is the
 //!   only sound place to resume.
 //!
+//!
+//! Waking the consumer: the producer rings a doorbell ([`doorbell`], a Unix datagram socket
+//! at `<path>.bell`) after each message, so a consumer waiting in [`Consumer::wait`] between
+//! polls picks the message up at once instead of at its next poll. Best effort: without it
+//! the consumer simply polls.
+//!
 //! Design notes, layout diagram and memory-ordering argument: `docs/design/ring.md`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub mod crc32;
 pub mod cursor;
+pub mod doorbell;
 mod error;
 pub mod layout;
 mod rate_limit;
@@ -113,6 +121,7 @@ fn stats(region: &impl Region) -> RingStats {
 /// The writing end (tortie-control). Exactly one producer may use a ring file at a time.
 pub struct Producer {
     writer: Writer<ShmRegion>,
+    ringer: doorbell::Ringer,
 }
 
 impl Producer {
@@ -135,18 +144,21 @@ impl Producer {
         };
         Ok(Self {
             writer: Writer::attach(region),
+            ringer: doorbell::Ringer::new(path),
         })
     }
 
-    /// Writes one message; never blocks. On [`SendError::Full`] nothing was written and
-    /// [`Producer::snapshot_due`] becomes true.
+    /// Writes one message and rings the consumer's doorbell; never blocks. On
+    /// [`SendError::Full`] nothing was written and [`Producer::snapshot_due`] becomes true.
     pub fn try_send(
         &mut self,
         kind: MessageKind,
         generation: u64,
         payload: &[u8],
     ) -> Result<(), SendError> {
-        self.writer.try_send(kind, generation, payload)
+        self.writer.try_send(kind, generation, payload)?;
+        self.ringer.ring();
+        Ok(())
     }
 
     /// Whether a full snapshot must be sent now (after this producer started, after a
@@ -199,15 +211,42 @@ fn create_beside(path: &Path, capacity: u64) -> Result<ShmRegion, RingError> {
 /// The reading end (tortie-fastpath). Exactly one consumer may use a ring file at a time.
 pub struct Consumer {
     reader: Reader<ShmRegion>,
+    bell: Option<doorbell::Bell>,
 }
 
 impl Consumer {
     /// Opens an existing ring (created by the producer); bumps the consumer epoch so the
-    /// producer sends a snapshot, and skips deltas until one arrives.
+    /// producer sends a snapshot, and skips deltas until one arrives. Binds the ring's
+    /// doorbell (without one, [`Consumer::wait`] sleeps its whole timeout).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, RingError> {
-        Ok(Self {
-            reader: Reader::attach(ShmRegion::open(path.as_ref())?),
-        })
+        let path = path.as_ref();
+        let reader = Reader::attach(ShmRegion::open(path)?);
+        let bell = match doorbell::Bell::bind(path) {
+            Ok(bell) => Some(bell),
+            Err(error) => {
+                tracing::debug!(%error, ring = %path.display(), "no doorbell; the consumer polls");
+                None
+            }
+        };
+        Ok(Self { reader, bell })
+    }
+
+    /// Waits until the producer rings the doorbell or `timeout` passes; returns whether it
+    /// rang. A message may be published without a ring (a doorbell lost, or none bound):
+    /// callers poll [`Consumer::try_recv`] after every wait, woken or not.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        match &self.bell {
+            Some(bell) => bell.wait(timeout),
+            None => {
+                std::thread::sleep(timeout);
+                false
+            }
+        }
+    }
+
+    /// Whether the doorbell is bound (else [`Consumer::wait`] is a plain sleep).
+    pub fn has_doorbell(&self) -> bool {
+        self.bell.is_some()
     }
 
     /// Receives the next message into `buf`; `Ok(None)` if none is published. Never blocks.

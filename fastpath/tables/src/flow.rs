@@ -22,8 +22,8 @@ pub mod proto {
     pub const ICMPV6: u8 = 58;
 }
 
-const FAMILY_V4: u8 = 4;
-const FAMILY_V6: u8 = 6;
+pub(crate) const FAMILY_V4: u8 = 4;
+pub(crate) const FAMILY_V6: u8 = 6;
 
 /// A connection 5-tuple: addresses, ports (or the ICMP echo identifier twice), protocol.
 ///
@@ -31,15 +31,15 @@ const FAMILY_V6: u8 = 6;
 /// ICMP echo constructors; the pipeline never needs `IpAddr` on the hot path.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
-    src: [u8; 16],
-    dst: [u8; 16],
-    sport: u16,
-    dport: u16,
-    proto: u8,
-    family: u8,
+    pub(crate) src: [u8; 16],
+    pub(crate) dst: [u8; 16],
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
+    pub(crate) proto: u8,
+    pub(crate) family: u8,
 }
 
-fn pad_v4(a: Ipv4Addr) -> [u8; 16] {
+pub(crate) fn pad_v4(a: Ipv4Addr) -> [u8; 16] {
     let mut out = [0u8; 16];
     out[..4].copy_from_slice(&a.octets());
     out

@@ -205,7 +205,7 @@ pub fn decrement_ttl(h: &mut [u8]) -> Option<u8> {
         return None;
     }
     let old_word = u16::from_be_bytes([h[8], h[9]]);
-    h[8] = h[8].wrapping_sub(1);
+    h[8] = h[8].saturating_sub(1);
     let new_word = u16::from_be_bytes([h[8], h[9]]);
     let old_sum = u16::from_be_bytes([h[10], h[11]]);
     let new_sum = checksum::update16(old_sum, old_word, new_word);

@@ -6,6 +6,7 @@ mod connrate;
 mod dut;
 mod pktgen;
 mod rfc2544;
+mod scaling;
 
 use clap::Parser;
 
@@ -28,6 +29,12 @@ enum Command {
     /// New TCP connections per second through a device under test (kernel sockets in the
     /// generator and sink namespaces), systems interleaved.
     Connrate(connrate::ConnrateArgs),
+    /// Forwarding rate against the number of workers (multi-queue veths, `tortie-fastpath
+    /// --workers N`, one generator thread per queue), systems and counts interleaved.
+    Scaling(scaling::ScalingArgs),
+    /// Run a program inside a named network namespace (internal helper of the harness).
+    #[command(hide = true)]
+    NetnsExec(tortie_perf::netns::exec::NetnsExecArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +44,8 @@ fn main() -> anyhow::Result<()> {
         Command::Rfc2544(args) => rfc2544::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Connrate(args) => connrate::run(&args),
+        Command::Scaling(args) => scaling::run(&args),
+        // Before any thread starts: it may unshare its mount namespace.
+        Command::NetnsExec(args) => Ok(tortie_perf::netns::exec::run(&args)?),
     }
 }

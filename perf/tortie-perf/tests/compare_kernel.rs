@@ -3,7 +3,8 @@
 //!
 //! Needs root (namespaces, AF_XDP, iptables-legacy, ipset); as non-root each test prints why
 //! and returns. The harness deletes its namespaces itself (checked below); the child is
-//! killed if it overruns its time limit.
+//! killed if it overruns its time limit. Every run gets a `PATH` without `ip` and `nsenter`
+//! (a directory of links to everything else on `PATH`): the harness must need neither.
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -28,13 +29,7 @@ fn on_path(tool: &str) -> bool {
 }
 
 fn tools_present() -> Result<(), String> {
-    for tool in [
-        "ip",
-        "nsenter",
-        "iptables-legacy-restore",
-        "ipset",
-        "ethtool",
-    ] {
+    for tool in ["iptables-legacy-restore", "ipset"] {
         if !on_path(tool) {
             return Err(format!("{tool} is not installed"));
         }
@@ -54,8 +49,35 @@ impl Drop for Reaper {
     }
 }
 
+/// A directory of links to every program on `PATH` except `ip` and `nsenter`, and the
+/// `PATH` that names only it.
+fn path_without_ip() -> (tempfile::TempDir, std::ffi::OsString) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for d in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name == "ip" || name == "nsenter" {
+                continue;
+            }
+            let link = dir.path().join(&name);
+            if !link.exists() {
+                let _ = std::os::unix::fs::symlink(e.path(), link);
+            }
+        }
+    }
+    assert!(!dir.path().join("ip").exists());
+    let only = dir.path().as_os_str().to_owned();
+    (dir, only)
+}
+
 fn run_bounded(args: &[&str], limit: Duration) -> (Output, u32) {
+    let (_links, path) = path_without_ip();
     let child = Command::new(BIN)
+        .env("PATH", path)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -98,14 +120,9 @@ fn run_bounded(args: &[&str], limit: Duration) -> (Output, u32) {
 }
 
 fn leftover_namespaces(pid: u32) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    tortie_perf::netns::list()
+        .into_iter()
         .filter(|l| l.starts_with(&format!("tperf-{pid}-")))
-        .map(str::to_string)
         .collect()
 }
 
@@ -254,6 +271,13 @@ fn compare_kernel_modes_forward_and_report() {
             "{svg}"
         );
     }
+    for png in ["cmp-rules.png", "cmp-latency.png"] {
+        let bytes = std::fs::read(dir.path().join(png)).expect(png);
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 2000,
+            "{png}"
+        );
+    }
     let bars = std::fs::read_to_string(dir.path().join("cmp-modes.svg")).expect("svg");
     assert_eq!(bars.matches("<rect x=").count(), runs.len());
 }
@@ -330,7 +354,20 @@ fn rfc2544_kernel_search_reports_throughput_and_latency() {
 }
 
 #[test]
-fn connrate_kernel_opens_connections_through_the_dut() {
+fn connrate_smoltcp_opens_connections_through_the_kernel() {
+    if !is_root() {
+        eprintln!("skipping: needs root for network namespaces and AF_XDP");
+        return;
+    }
+    if let Err(why) = tools_present() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    connrate_through_the_kernel(&[]);
+}
+
+#[test]
+fn connrate_kernel_sockets_open_connections_through_the_kernel() {
     if !is_root() {
         eprintln!("skipping: needs root for network namespaces");
         return;
@@ -339,24 +376,31 @@ fn connrate_kernel_opens_connections_through_the_dut() {
         eprintln!("skipping: {why}");
         return;
     }
-    let (out, pid) = run_bounded(
-        &[
-            "connrate",
-            "--systems",
-            "kernel,kernel-ct-iptables",
-            "--rules",
-            "50",
-            "--trials",
-            "1",
-            "--trial-s",
-            "0.3",
-            "--concurrency",
-            "2",
-            "-o",
-            "json",
-        ],
-        Duration::from_secs(60),
-    );
+    if !on_path("ethtool") {
+        eprintln!("skipping: ethtool is not installed (the kernel-socket end hosts need it)");
+        return;
+    }
+    connrate_through_the_kernel(&["--endpoints", "kernel", "--concurrency", "2"]);
+}
+
+/// `connrate` on kernel forwarding with and without conntrack and 50 rules, two rounds (the
+/// second on end hosts that stayed open): connections complete and none fail.
+fn connrate_through_the_kernel(extra: &[&str]) {
+    let mut args = vec![
+        "connrate",
+        "--systems",
+        "kernel,kernel-ct-iptables",
+        "--rules",
+        "50",
+        "--trials",
+        "2",
+        "--trial-s",
+        "0.3",
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (out, pid) = run_bounded(&args, Duration::from_secs(60));
     let v = parse(&out);
     assert!(
         leftover_namespaces(pid).is_empty(),
@@ -367,9 +411,16 @@ fn connrate_kernel_opens_connections_through_the_dut() {
     for r in runs {
         assert!(r["conns_per_s"].as_f64().is_some_and(|c| c > 0.0), "{r}");
         assert_eq!(r["failures"], 0, "{r}");
-        let n = r["trials"][0]["connections"].as_u64().expect("connections");
-        assert!(n > 0, "{r}");
+        for t in r["trials"].as_array().expect("trials[]") {
+            assert!(t["connections"].as_u64().is_some_and(|n| n > 0), "{r}");
+        }
     }
+    let expected = if extra.is_empty() {
+        "smoltcp"
+    } else {
+        "kernel"
+    };
+    assert_eq!(v["endpoints"], expected);
     let ratios = v["ratios"].as_array().expect("ratios[]");
     assert!(
         ratios
@@ -462,4 +513,49 @@ fn tortie_fastpath_forwards_through_the_namespaces() {
         worker_rx >= rx,
         "the fastpath's own counters saw the traffic: {counters}"
     );
+}
+
+#[test]
+fn scaling_runs_each_worker_count_on_multi_queue_veths() {
+    if !is_root() {
+        eprintln!("skipping: needs root for network namespaces and AF_XDP");
+        return;
+    }
+    if let Err(why) = tools_present() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let (out, pid) = run_bounded(
+        &[
+            "scaling",
+            "--systems",
+            "kernel",
+            "--workers",
+            "1,2",
+            "--trials",
+            "1",
+            "--trial-s",
+            "0.4",
+            "--flows",
+            "16",
+            "-o",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    let v = parse(&out);
+    assert!(
+        leftover_namespaces(pid).is_empty(),
+        "namespaces left behind"
+    );
+    let runs = v["runs"].as_array().expect("runs[]");
+    let workers: Vec<u64> = runs.iter().filter_map(|r| r["workers"].as_u64()).collect();
+    assert_eq!(workers, [1, 2], "{v}");
+    for r in runs {
+        assert_eq!(r["system"], "kernel");
+        assert!(r["mpps"].as_f64().is_some_and(|m| m > 0.0), "{r}");
+    }
+    assert_eq!(runs[0]["speedup"], 1.0);
+    assert!(runs[1]["speedup"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(v["cpus"].as_u64().is_some_and(|c| c >= 1));
 }

@@ -1,13 +1,16 @@
 //! `tortie-perf pktgen` end to end over a veth pair, AF_XDP on both ends.
 //!
 //! Needs root (network namespaces, AF_XDP); as non-root each test prints why and returns. The
-//! topology is built with `ip` (the generator itself only takes interface names); namespaces
-//! are deleted by a Drop guard even when a test fails, and every wait is bounded.
+//! topology is built through netlink by the crate's own namespace layer (the generator itself
+//! only takes interface names); namespaces are deleted by a Drop guard even when a test fails,
+//! and every wait is bounded.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use tortie_perf::netns::{self, link, link::VethEnd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tortie-perf");
 
@@ -21,22 +24,6 @@ fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
         })
         .unwrap_or(false)
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 /// Namespace A holds `dev_a`; `dev_b` (its veth peer) is in namespace B, or also in A when
@@ -68,73 +55,48 @@ impl Topo {
     }
 
     fn build(&self, split: bool) -> Result<(), String> {
-        let (a, b) = (self.ns_a.as_str(), self.ns_of_b(split));
-        ip(&["netns", "add", a])?;
+        let (a, b) = (self.ns_a.clone(), self.ns_of_b(split).to_string());
+        netns::create(&a).map_err(|e| e.to_string())?;
         if split {
-            ip(&["netns", "add", b])?;
+            netns::create(&b).map_err(|e| e.to_string())?;
         }
-        ip(&[
-            "link",
-            "add",
-            &self.dev_a,
-            "netns",
-            a,
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &self.dev_b,
-            "netns",
-            b,
-            "numrxqueues",
-            "2",
-            "numtxqueues",
-            "2",
-        ])?;
-        ip(&[
-            "-n",
-            a,
-            "link",
-            "set",
-            &self.dev_a,
-            "address",
-            "02:00:00:00:00:01",
-        ])?;
-        ip(&[
-            "-n",
-            b,
-            "link",
-            "set",
-            &self.dev_b,
-            "address",
-            "02:00:00:00:00:02",
-        ])?;
-        ip(&["-n", a, "addr", "add", "198.18.7.1/24", "dev", &self.dev_a])?;
-        ip(&["-n", b, "addr", "add", "198.18.7.2/24", "dev", &self.dev_b])?;
-        ip(&["-n", a, "link", "set", &self.dev_a, "up"])?;
-        ip(&["-n", b, "link", "set", &self.dev_b, "up"])?;
-        Ok(())
+        let (dev_a, dev_b) = (self.dev_a.clone(), self.dev_b.clone());
+        let peer_ns = b.clone();
+        netns::netlink(Some(&a), async move |h| {
+            let end_a = VethEnd {
+                name: &dev_a,
+                mac: [2, 0, 0, 0, 0, 1],
+            };
+            let end_b = VethEnd {
+                name: &dev_b,
+                mac: [2, 0, 0, 0, 0, 2],
+            };
+            link::add_veth(&h, end_a, end_b, Some(&peer_ns), 2).await?;
+            link::add_address(&h, &dev_a, "198.18.7.1".parse().expect("addr"), 24).await?;
+            link::set_up(&h, &dev_a).await
+        })
+        .map_err(|e| e.to_string())?;
+        let dev_b = self.dev_b.clone();
+        netns::netlink(Some(&b), async move |h| {
+            link::add_address(&h, &dev_b, "198.18.7.2".parse().expect("addr"), 24).await?;
+            link::set_up(&h, &dev_b).await
+        })
+        .map_err(|e| e.to_string())
     }
 }
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.ns_a]);
-        let _ = ip(&["netns", "del", &self.ns_b]);
+        let _ = netns::delete(&self.ns_a);
+        let _ = netns::delete(&self.ns_b);
     }
 }
 
-/// `tortie-perf pktgen ARGS` inside namespace `ns` (nsenter keeps the mounts as they are).
+/// `tortie-perf pktgen ARGS` inside namespace `ns` (through the binary's own `netns-exec`
+/// mode, which keeps the mounts as they are).
 fn pktgen(ns: &str, args: &[&str]) -> Command {
-    let mut c = Command::new("nsenter");
-    c.arg(format!("--net=/run/netns/{ns}"))
-        .arg(BIN)
-        .arg("pktgen")
-        .args(args);
+    let mut c = netns::exec::command(std::path::Path::new(BIN), ns, false, BIN);
+    c.arg("pktgen").args(args);
     c
 }
 

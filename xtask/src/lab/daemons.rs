@@ -39,6 +39,11 @@ pub fn output_path(run_dir: &Path, node: &Node, role: &str) -> PathBuf {
     node_dir(run_dir, node).join(format!("{role}.out"))
 }
 
+/// tortie-control's log filter in the lab: info, plus one debug line per change and per
+/// cycle with the time of each stage (`bench policy-latency` reads them).
+pub const CONTROL_LOG_LEVEL: &str =
+    "info,tortie_control::engine=debug,tortie_control::daemon=debug";
+
 /// The arguments of `role` (`control` or `fastpath`) for `node`.
 pub fn arguments(run_dir: &Path, node: &Node, role: &str, ipv6: bool) -> Vec<String> {
     let ring = ring_path(run_dir, node).display().to_string();
@@ -57,7 +62,7 @@ pub fn arguments(run_dir: &Path, node: &Node, role: &str, ipv6: bool) -> Vec<Str
             "--metrics",
             CONTROL_METRICS,
             "--log-level",
-            "info",
+            CONTROL_LOG_LEVEL,
             "--log-file",
             &log,
         ],

@@ -24,8 +24,11 @@ use crate::watch::Watcher;
 use schema::{kv_from_row, open_connection, read_kv, read_revision, sql_error};
 use watch::Notifier;
 
-/// How often a watcher looks for writes made by other processes. Writes from this process
-/// wake watchers immediately.
+pub use watch::CHANGE_CHECK;
+
+/// How often a caught-up watcher reads the events table even when nothing told it of a
+/// commit (a safety net). Writes from this process wake watchers immediately; writes from
+/// other processes within [`CHANGE_CHECK`] (`PRAGMA data_version`).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// The SQLite datastore. Cheap to share (`Arc`); every method blocks the calling thread.

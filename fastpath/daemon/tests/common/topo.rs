@@ -329,6 +329,8 @@ impl Topo {
                 untracked_ingress: None,
                 untracked_egress: None,
                 pre_dnat: None,
+                forward_ingress: None,
+                forward_egress: None,
             });
             t.routes.push(Route {
                 prefix: Prefix::host(IpAddr::V4(w.addr)),

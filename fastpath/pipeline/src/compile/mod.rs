@@ -5,6 +5,7 @@
 //! names a missing program gets a deny-all program, a route to a missing endpoint or node
 //! drops with `DropReason::DanglingRoute`, a rule that names a missing IP set sees it empty.
 
+mod flow;
 mod policy;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use tortie_abi as abi;
 use tortie_classifier as cls;
 use tortie_tables::{DnatMap, Ipv4Lpm, Ipv4LpmBuilder, Ipv6Lpm, Ipv6LpmBuilder, LpmError};
 
+pub use flow::{Arrival, FlowPrograms};
 pub use policy::{CompiledProgram, Decision};
 
 /// Why a generation could not be built.
@@ -66,6 +68,16 @@ pub struct EndpointInfo {
     pub untracked_egress: Option<u32>,
     /// preDNAT program index.
     pub pre_dnat: Option<u32>,
+    /// Host endpoints: `applyOnForward` program index for forwarded traffic arriving
+    /// through it (`None`: allowed).
+    pub forward_ingress: Option<u32>,
+    /// Host endpoints: `applyOnForward` program index for forwarded traffic leaving
+    /// through it (`None`: allowed).
+    pub forward_egress: Option<u32>,
+    /// Whether this is the node's own host interface (`settings.host_if`) rather than an
+    /// endpoint of the tables: frames received on it were sent by the host itself. It has
+    /// no programs; the policy node uses it to tell host-originated flows apart.
+    pub host_interface: bool,
 }
 
 impl EndpointInfo {
@@ -91,6 +103,31 @@ impl EndpointInfo {
             abi::EndpointKind::Workload => self.ingress,
             abi::EndpointKind::Host => self.egress,
         }
+    }
+
+    /// The `applyOnForward` program for forwarded traffic arriving through this host
+    /// endpoint; `None` for workloads (and for host endpoints without such policy, which
+    /// Calico allows).
+    pub fn forward_in(&self) -> Option<u32> {
+        match self.kind {
+            abi::EndpointKind::Workload => None,
+            abi::EndpointKind::Host => self.forward_ingress,
+        }
+    }
+
+    /// The `applyOnForward` program for forwarded traffic leaving through this host
+    /// endpoint; `None` for workloads.
+    pub fn forward_out(&self) -> Option<u32> {
+        match self.kind {
+            abi::EndpointKind::Workload => None,
+            abi::EndpointKind::Host => self.forward_egress,
+        }
+    }
+
+    /// Whether this is a host endpoint of the tables (not a workload, not the host
+    /// interface).
+    pub fn is_host_endpoint(&self) -> bool {
+        self.kind == abi::EndpointKind::Host && !self.host_interface
     }
 
     /// The doNotTrack program for traffic arriving from this endpoint.
@@ -168,6 +205,9 @@ pub struct Generation {
 }
 
 const NONE: u32 = u32::MAX;
+/// The endpoint id the host interface's entry carries (no table endpoint has it: control
+/// numbers endpoints from 1 upwards).
+pub const HOST_INTERFACE_ID: abi::EndpointId = abi::EndpointId(u32::MAX);
 /// Interface indices below this are looked up in a dense array.
 pub const DENSE_IF_LIMIT: u32 = 1 << 16;
 
@@ -221,6 +261,41 @@ impl Generation {
                 untracked_ingress: resolve(e.untracked_ingress),
                 untracked_egress: resolve(e.untracked_egress),
                 pre_dnat: resolve(e.pre_dnat),
+                forward_ingress: resolve(e.forward_ingress),
+                forward_egress: resolve(e.forward_egress),
+                host_interface: false,
+            });
+        }
+        // The host interface gets an entry of its own (unless the tables already put an
+        // endpoint on it), so the parse node resolves frames from the host to it and the
+        // policy node can tell host-originated flows from forwarded ones.
+        let host_if = tables.settings.host_if;
+        let host_taken = tables.endpoints.iter().any(|e| e.if_index == host_if);
+        if host_if != 0 && host_if != tables.settings.uplink_if && !host_taken {
+            let idx = endpoints.len() as u32;
+            if host_if < DENSE_IF_LIMIT {
+                let i = host_if as usize;
+                if ep_by_if.len() <= i {
+                    ep_by_if.resize(i + 1, NONE);
+                }
+                ep_by_if[i] = idx;
+            } else {
+                ep_by_if_sparse.push((host_if, idx));
+            }
+            endpoints.push(EndpointInfo {
+                id: HOST_INTERFACE_ID,
+                if_index: host_if,
+                kind: abi::EndpointKind::Host,
+                mac: [0; 6],
+                addrs: Vec::new(),
+                ingress: None,
+                egress: None,
+                untracked_ingress: None,
+                untracked_egress: None,
+                pre_dnat: None,
+                forward_ingress: None,
+                forward_egress: None,
+                host_interface: true,
             });
         }
         ep_by_if_sparse.sort_unstable();

@@ -2,10 +2,12 @@
 //!
 //! A program's rules are flattened into one classifier in evaluation order (tiers, then
 //! profiles), each with a unique priority; the classifier answers "first matching rule at or
-//! after priority p". Evaluation walks the regions (one per tier, then profiles) as Calico
-//! does: `Allow`/`Deny` decide, `Log` counts and continues after the rule, `Pass` jumps to the
-//! next tier's first priority, a tier with no match applies its default, and profiles with
-//! no decision deny. One classifier call usually decides; each `Log`/`Pass` costs one more.
+//! after priority p". Evaluation walks the regions (one per tier, then one per profile) as
+//! Calico does: `Allow`/`Deny` decide, `Log` counts and continues after the rule, `Pass` jumps
+//! to the next tier's first priority (in a profile: to the next profile, as Felix ignores the
+//! pass mark a profile chain sets), a tier with no match applies its default, and profiles
+//! with no decision deny. One classifier call usually decides; each `Log`/`Pass` costs one
+//! more.
 //!
 //! Calico rule fields map onto the classifier's model; where they do not map one to one a
 //! rule expands into several classifier rules with consecutive priorities and the same
@@ -38,7 +40,8 @@ struct RuleAction {
 #[derive(Debug)]
 pub struct CompiledProgram {
     classifier: cls::Classifier,
-    /// First priority of each region: tiers, then profiles, then an end sentinel.
+    /// First priority of each region: one per tier, one per profile (at least one), then an
+    /// end sentinel.
     region_start: Vec<u32>,
     /// Per tier: whether its default is Pass.
     tier_pass: Vec<bool>,
@@ -184,13 +187,20 @@ impl CompiledProgram {
     ) -> Result<Self, CompileError> {
         let mut rules = Vec::new();
         let mut actions = Vec::new();
-        let mut region_start = Vec::with_capacity(program.tiers.len() + 2);
+        let mut region_start = Vec::with_capacity(program.tiers.len() + program.profiles.len() + 2);
         let mut priority: u32 = 0;
+        // One region per tier, then one per profile (a Pass ends its profile, so each needs
+        // its own bounds); a program without profiles keeps one empty profile region.
+        let profiles: Vec<&[abi::Policy]> = if program.profiles.is_empty() {
+            vec![&[]]
+        } else {
+            program.profiles.iter().map(std::slice::from_ref).collect()
+        };
         let regions = program
             .tiers
             .iter()
             .map(|t| t.policies.as_slice())
-            .chain(std::iter::once(program.profiles.as_slice()));
+            .chain(profiles);
         for policies in regions {
             region_start.push(priority);
             for rule in policies.iter().flat_map(|p| p.rules.iter()) {
@@ -260,6 +270,7 @@ impl CompiledProgram {
         mut hit: impl FnMut(u32),
     ) -> Decision {
         let profiles = self.tier_pass.len();
+        let last = self.region_start.len() - 2;
         let mut region = 0usize;
         let mut m = self.classifier.classify_from(key, sets, 0);
         // Each iteration either decides or advances a region or a rule, so it terminates;
@@ -283,14 +294,21 @@ impl CompiledProgram {
                                 rule_slot: Some(a.slot),
                             };
                         }
-                        abi::Action::Pass if region < profiles => {
+                        // Pass: the next tier (or the first profile); inside a profile, the
+                        // next profile; after the last profile nothing is left to allow.
+                        abi::Action::Pass if region < last => {
                             region += 1;
                             m = self
                                 .classifier
                                 .classify_from(key, sets, self.region_start[region]);
                         }
-                        // Log, and Pass inside profiles: continue with the next rule.
-                        abi::Action::Log | abi::Action::Pass => {
+                        abi::Action::Pass => {
+                            return Decision {
+                                allow: false,
+                                rule_slot: None,
+                            };
+                        }
+                        abi::Action::Log => {
                             m = self.classifier.classify_from(key, sets, found.priority + 1);
                         }
                     }
@@ -298,7 +316,8 @@ impl CompiledProgram {
                 // No rule of this region matched: `m` (if any) is the first match of a
                 // later region, so it stays valid when we move on.
                 _ => {
-                    if region >= profiles || !self.tier_pass[region] {
+                    let tier_denies = region < profiles && !self.tier_pass[region];
+                    if tier_denies || region >= last {
                         return Decision {
                             allow: false,
                             rule_slot: None,

@@ -60,7 +60,11 @@ impl Pipeline {
             rewrite::translate_icmp_error(data, p, src, dst, &quoted);
             self.note(m, NodeKind::Rewrite, Event::Nat);
         }
-        rewrite::decrement_ttl(data, p);
+        // Frames for the host (NAT'd replies on flows the host opened) are delivered, not
+        // routed: the kernel sees them as received, with their TTL untouched.
+        if m.target != crate::compile::Target::Host {
+            rewrite::decrement_ttl(data, p);
+        }
         rewrite::set_macs(data, m.dst_mac, m.src_mac);
         if m.encap_to.is_some() {
             return Step::Next(NodeKind::Encap);

@@ -86,7 +86,14 @@ impl Pipeline {
     }
 
     /// **ipip-decap**: accept IP-in-IP only from known nodes' addresses and only addressed
-    /// to this node; strip the outer header and decode the inner packet. Next: ip-check.
+    /// to this node; strip the outer header and decode the inner packet. The inner packet
+    /// counts as received on the tunnel, which has no endpoint: it is marked
+    /// `decapsulated` and loses the uplink's endpoint, so the uplink host endpoint's
+    /// doNotTrack, preDNAT and (forward) ingress programs do not apply to it. In Calico the
+    /// inner packet arrives on `tunl0`, which a host endpoint naming the uplink does not
+    /// cover (only its outer packet meets the uplink's chains, and Felix's filter INPUT chain
+    /// accepts IP-in-IP from known hosts before any host endpoint policy:
+    /// felix/rules/static.go, `filterInputChain`). Next: ip-check.
     pub(crate) fn node_decap(&mut self, f: &mut Frame<'_>, m: &mut Meta) -> Step {
         let g = &self.generation;
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (m.p.src, m.p.dst) else {
@@ -109,6 +116,8 @@ impl Pipeline {
         match parse_frame(f.data()) {
             Ok(inner) if inner.l3 == L3::Ipv4 => {
                 m.p = inner;
+                m.decapsulated = true;
+                m.rx_ep = NO_EP;
                 Step::Next(NodeKind::IpCheck)
             }
             Ok(_) => Step::Drop(DropReason::Ipv4BadHeader),

@@ -8,7 +8,7 @@ use tortie_tables::{Direction, FlowKey, InsertError, NatRequest, TcpFlags, Track
 use tortie_wire::l4::proto;
 use tortie_wire::{Fragment, Parsed};
 
-use crate::compile::{Decision, Target};
+use crate::compile::{Arrival, Decision, Target};
 use crate::drop::DropReason;
 use crate::graph::NodeKind;
 use crate::meta::{Meta, NO_EP, Step};
@@ -77,9 +77,11 @@ impl Pipeline {
     }
 
     /// **untracked-policy**: the receiving endpoint's doNotTrack program runs on every
-    /// packet before conntrack. A rule's Allow sends the packet on untracked (no conntrack,
-    /// no normal policy); a rule's Deny drops; no matching rule continues normally.
-    /// Next: conntrack, route.
+    /// packet before conntrack. A rule's Allow sends the packet on untracked: no conntrack
+    /// and no NAT, the receiving endpoint's own program skipped, but the policy node still
+    /// runs the other side's program on it (a local workload's ingress, the uplink host
+    /// endpoint's forward egress), as Felix's filter FORWARD chain does for NOTRACK packets;
+    /// a rule's Deny drops; no matching rule continues normally. Next: conntrack, route.
     pub(crate) fn node_untracked(&mut self, m: &mut Meta) -> Step {
         if m.rx_ep != NO_EP
             && let Some(prog) = self.generation.endpoint(m.rx_ep).from_untracked()
@@ -242,7 +244,10 @@ impl Pipeline {
     }
 
     /// **route**: longest-prefix match on the destination after NAT; picks the interface
-    /// and MACs. Next: policy (new flow), mtu (established or untracked), tx (to the host).
+    /// and MACs. Next: policy (new flow, or untracked: its far side's program runs on every
+    /// packet), mtu (established; to the host only when the flow is NAT'd, so the reply to a
+    /// flow the host opened to a floating IP is translated back), tx (to the host as
+    /// received).
     pub(crate) fn node_route(&mut self, m: &mut Meta) -> Step {
         let dst = m.route_dst();
         let g = &self.generation;
@@ -283,49 +288,64 @@ impl Pipeline {
                 m.dst_mac = s.gateway_mac;
                 m.src_mac = s.uplink_mac;
             }
-            Target::Host => m.tx_if = s.host_if,
+            Target::Host => {
+                // Used only when a NAT'd packet to the host goes through the rewrite node:
+                // the kernel's end of the host veth carries the workload gateway MAC.
+                m.tx_if = s.host_if;
+                m.dst_mac = WORKLOAD_GATEWAY_MAC;
+                m.src_mac = s.uplink_mac;
+            }
             Target::Blackhole => return Step::Drop(DropReason::Blackhole),
             Target::Dangling => return Step::Drop(DropReason::DanglingRoute),
         }
-        if m.new_flow {
+        if m.new_flow || m.untracked {
             return Step::Next(NodeKind::Policy);
         }
-        if target == Target::Host {
-            // To the host: no forwarding rewrite, the kernel receives it as sent.
-            return Step::Tx(m.tx_if);
-        }
-        Step::Next(NodeKind::Mtu)
+        // To the host: no forwarding rewrite unless the flow is NAT'd (the kernel must see
+        // the addresses it expects, such as the floating IP it opened a flow to).
+        m.onward()
     }
 
-    /// **policy**: for a new flow, the sending endpoint's program, then the receiving
-    /// endpoint's (ingress of a local workload, egress of the uplink's host endpoint), then
-    /// DefaultEndpointToHostAction for workload-to-host traffic; then SNAT selection
-    /// (natOutgoing) and the conntrack entry that caches the verdict and the NAT.
-    /// Next: mtu, tx (to the host).
+    /// **policy**: for a new flow, the sending side's program, then the receiving side's,
+    /// as `Generation::flow_programs` picks them (a workload's own programs; a host
+    /// endpoint's normal programs when the host is an end of the flow, its `applyOnForward`
+    /// programs when the flow is forwarded through it; nothing for a workload's ingress when
+    /// the host opens the flow; nothing of the uplink's host endpoint for decapsulated
+    /// IP-in-IP), then DefaultEndpointToHostAction for workload-to-host traffic; then SNAT
+    /// selection (natOutgoing) and the conntrack entry that caches the verdict and the NAT.
+    /// A packet a doNotTrack rule allowed passes the receiving side's program here on every
+    /// packet and goes on without conntrack or NAT. Next: mtu, tx (to the host).
     pub(crate) fn node_policy(&mut self, m: &mut Meta, now: u64) -> Step {
         let p = m.p;
         let dst = m.dnat_to.unwrap_or(p.dst);
         let key = class_key(&p, dst);
         let g = self.generation.clone();
         let from_workload = m.rx_ep != NO_EP && g.endpoint(m.rx_ep).kind == EndpointKind::Workload;
-        if m.rx_ep != NO_EP
-            && let Some(prog) = g.endpoint(m.rx_ep).from_program()
-        {
-            let d = self.eval(prog, &key);
-            self.note_decision(m, NodeKind::Policy, d);
-            if !d.allow {
-                return Step::Drop(DropReason::PolicyDeny);
+        let rx = (m.rx_ep != NO_EP).then_some(m.rx_ep);
+        let arrival = Arrival {
+            rx,
+            decapsulated: m.decapsulated,
+            untracked: m.untracked,
+        };
+        let mut programs = g.flow_programs(arrival, m.target);
+        // A preDNAT Allow accepts the packet for the host endpoint it arrived on: its normal
+        // or applyOnForward ingress program is skipped (Felix marks it accepted in the
+        // mangle table and the filter table's host endpoint chains then let it through).
+        // Re-evaluated here without counting hits; the pre-dnat node counted them.
+        let rx_pre_dnat = rx
+            .filter(|_| !m.untracked && !m.decapsulated)
+            .map(|i| g.endpoint(i))
+            .filter(|e| e.is_host_endpoint())
+            .and_then(|e| e.pre_dnat);
+        if let Some(pre) = rx_pre_dnat {
+            let d = g
+                .program(pre)
+                .evaluate(&class_key(&p, p.dst), &g.sets, |_| {});
+            if d.allow && d.rule_slot.is_some() {
+                programs.from = None;
             }
         }
-        let to_program = match m.target {
-            Target::Local(ep) => g.endpoint(ep).to_program(),
-            Target::Node { .. } | Target::Uplink => g
-                .endpoint_on(g.settings.uplink_if)
-                .filter(|e| g.endpoint(*e).kind == EndpointKind::Host)
-                .and_then(|e| g.endpoint(e).to_program()),
-            _ => None,
-        };
-        if let Some(prog) = to_program {
+        for prog in [programs.from, programs.to].into_iter().flatten() {
             let d = self.eval(prog, &key);
             self.note_decision(m, NodeKind::Policy, d);
             if !d.allow {
@@ -337,6 +357,11 @@ impl Pipeline {
             && g.settings.default_endpoint_to_host == HostAction::Drop
         {
             return Step::Drop(DropReason::EndpointToHost);
+        }
+        if m.untracked {
+            // No flow to record: the next packet is judged again. No NAT either (Linux
+            // NATs only tracked packets), so nothing to translate.
+            return m.onward();
         }
         let snat = match m.target {
             Target::Node { .. } | Target::Uplink => g.snat_for(p.src, dst),
@@ -356,8 +381,7 @@ impl Pipeline {
                 return Step::Drop(DropReason::CtInvalid);
             }
             return match self.established(m, r) {
-                Step::Next(_) if m.target == Target::Host => Step::Tx(m.tx_if),
-                Step::Next(_) => Step::Next(NodeKind::Mtu),
+                Step::Next(_) => m.onward(),
                 other => other,
             };
         }
@@ -384,9 +408,6 @@ impl Pipeline {
         }
         m.conn = Some(r);
         m.xlate = self.ct.get(r.id).and_then(|c| c.rewrite_for(r.dir));
-        if m.target == Target::Host {
-            return Step::Tx(m.tx_if);
-        }
-        Step::Next(NodeKind::Mtu)
+        m.onward()
     }
 }

@@ -77,6 +77,8 @@ fn workload(
         untracked_ingress: None,
         untracked_egress: None,
         pre_dnat: None,
+        forward_ingress: None,
+        forward_egress: None,
     }
 }
 

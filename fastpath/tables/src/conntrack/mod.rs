@@ -3,8 +3,10 @@
 //! A [`Conntrack`] is owned by one worker thread and never shared: no locks, no atomics.
 //! Everything is allocated by [`Conntrack::new`]; afterwards no operation allocates.
 //!
-//! Layout (see `docs/design/tables.md`): a slab of `capacity` 96-byte [`Conn`] entries, a free
-//! stack of entry ids, and a bucketised hash [`index`] holding *two* values per connection,
+//! Layout (see `docs/design/tables.md`): a slab of `capacity` 64-byte entries (one cache line
+//! each; [`Conn`] is the view of one), a free stack of entry ids, a side table for the
+//! translated addresses of IPv6 NAT'd connections, and a bucketised hash [`index`] holding
+//! *two* values per connection,
 //! one for the original tuple and one for the reply tuple (the translated tuple reversed), so
 //! both directions are found with one probe and NAT'd replies need no second table. The index
 //! is sized for `2 × capacity` values at ≤ 80 % load.
@@ -25,6 +27,8 @@ mod timeouts;
 mod types;
 
 #[cfg(test)]
+mod packing_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::IpAddr;
@@ -35,18 +39,25 @@ pub use types::{ConntrackConfig, ConntrackStats, InsertError, NatRequest, Tracke
 
 use crate::flow::FlowKey;
 use crate::nat::snat::SnatPorts;
-use entry::{FLAG_DNAT, FLAG_SEEN_REPLY, FLAG_SNAT};
+use entry::{Entry, FLAG_DNAT, FLAG_SEEN_REPLY, FLAG_SNAT, V6Nat};
 use index::Index;
 use tcp::{TcpFlags, TcpState, TcpStep};
 
 /// SNAT attempts before giving up on reply-tuple collisions.
 const SNAT_ATTEMPTS: usize = 8;
 
+/// Keys per stage of [`Conntrack::lookup_batch`]: enough independent cache misses to keep
+/// a core's miss buffers busy, few enough that a group's buckets and entries (8 KiB) stay
+/// in L1. In the pipeline's 1M-flow bench 64 beat 32, 128 and 256 (`docs/perf/tables.md`).
+pub const LOOKUP_GROUP: usize = 64;
+
 /// A per-worker connection table. See the module documentation.
 pub struct Conntrack {
     index: Index,
-    entries: Vec<Conn>,
+    entries: Vec<Entry>,
     free: Vec<u32>,
+    v6_nat: Vec<V6Nat>,
+    v6_free: Vec<u32>,
     seed: u64,
     timeouts: Timeouts,
     loose_pickup: bool,
@@ -60,10 +71,16 @@ impl Conntrack {
     /// Allocate a table for `config.capacity` connections. Capacity is clamped to 2^31 - 1.
     pub fn new(config: &ConntrackConfig) -> Conntrack {
         let capacity = config.capacity.clamp(1, (u32::MAX >> 1) as usize);
+        let v6_capacity = config
+            .ipv6_nat_capacity
+            .unwrap_or(capacity / 4)
+            .min(capacity);
         Conntrack {
             index: Index::with_max_values(capacity * 2),
-            entries: vec![Conn::FREE; capacity],
+            entries: vec![Entry::FREE; capacity],
             free: (0..capacity as u32).rev().collect(),
+            v6_nat: vec![V6Nat::ZERO; v6_capacity],
+            v6_free: (0..v6_capacity as u32).rev().collect(),
             seed: config.hash_seed,
             timeouts: config.timeouts,
             loose_pickup: config.tcp_loose_pickup,
@@ -109,11 +126,14 @@ impl Conntrack {
         &self.snat
     }
 
-    /// Bytes held by the table: entry slab + index + free stack + SNAT pools.
+    /// Bytes held by the table: entry slab + index + free stack + IPv6 NAT side table and
+    /// its free stack + SNAT pools.
     pub fn memory_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Conn>()
+        self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.index.memory_bytes()
             + self.free.capacity() * 4
+            + self.v6_nat.capacity() * std::mem::size_of::<V6Nat>()
+            + self.v6_free.capacity() * 4
             + self.snat.memory_bytes()
     }
 
@@ -123,8 +143,13 @@ impl Conntrack {
         if value & 1 == 0 {
             e.key == *key
         } else {
-            e.translated.reversed() == *key
+            e.is_reply(key, &self.v6_nat)
         }
+    }
+
+    #[inline]
+    fn view(&self, i: usize) -> Conn<'_> {
+        Conn::new(&self.entries[i], &self.v6_nat)
     }
 
     #[inline]
@@ -150,29 +175,34 @@ impl Conntrack {
     }
 
     /// Look up a batch: `out[i]` receives the result for `keys[i]` (only the first
-    /// `min(keys.len(), out.len())` are processed). Software pipelining in groups of 16:
-    /// (1) hash every key and load its home bucket, (2) load the entry of each bucket's
-    /// first tag match, (3) probe for real. The cache misses of a group then overlap
-    /// instead of queueing one behind another (about 1.5x the single-lookup rate at 1M).
+    /// `min(keys.len(), out.len())` are processed). Software pipelining in groups of
+    /// [`LOOKUP_GROUP`], one stage at a time over the whole group: (1) hash every key,
+    /// (2) load every home bucket, (3) pick each bucket's first tag match, (4) load those
+    /// entries, (5) probe for real. Stages 2 and 4 are tight loops of independent loads, so
+    /// the out-of-order window holds the cache misses of a whole group at once instead of
+    /// one miss per hash computation.
     pub fn lookup_batch(&self, keys: &[FlowKey], out: &mut [Option<ConnRef>]) {
-        const GROUP: usize = 16;
         let n = keys.len().min(out.len());
-        let mut hashes = [0u64; GROUP];
+        let mut hashes = [0u64; LOOKUP_GROUP];
+        let mut slots = [0u32; LOOKUP_GROUP];
         let mut start = 0;
         while start < n {
-            let end = (start + GROUP).min(n);
-            let mut sink = 0u64;
+            let end = (start + LOOKUP_GROUP).min(n);
+            let len = end - start;
             for (h, key) in hashes.iter_mut().zip(&keys[start..end]) {
                 *h = key.hash_with(self.seed);
-                sink ^= u64::from(self.index.touch(*h));
             }
-            for h in &hashes[..end - start] {
-                if let Some(v) = self.index.candidate(*h) {
-                    // An entry spans two cache lines: load both (its first field and a
-                    // byte of its last key), so the key compare in step 3 does not miss.
-                    let e = &self.entries[(v >> 1) as usize];
-                    sink ^= e.last_seen ^ u64::from(e.translated.proto());
-                }
+            let mut sink = 0u32;
+            for h in &hashes[..len] {
+                sink = sink.wrapping_add(self.index.touch(*h));
+            }
+            for (slot, h) in slots.iter_mut().zip(&hashes[..len]) {
+                // No candidate: slot 0's entry is loaded for nothing (it stays cached).
+                *slot = self.index.candidate(*h).map_or(0, |v| v >> 1);
+            }
+            for slot in &slots[..len] {
+                // An entry is one cache line: loading a word of it brings it all.
+                sink = sink.wrapping_add(self.entries[*slot as usize].policy_epoch);
             }
             std::hint::black_box(sink);
             for (i, key) in keys[start..end].iter().enumerate() {
@@ -200,8 +230,11 @@ impl Conntrack {
 
     /// The connection with this id, if live.
     #[inline]
-    pub fn get(&self, id: ConnId) -> Option<&Conn> {
-        self.entries.get(id.index()).filter(|e| !e.is_free())
+    pub fn get(&self, id: ConnId) -> Option<Conn<'_>> {
+        self.entries
+            .get(id.index())
+            .filter(|e| !e.is_free())
+            .map(|e| Conn::new(e, &self.v6_nat))
     }
 
     /// Store a new policy verdict (e.g. after re-classification under a new policy epoch).
@@ -209,7 +242,7 @@ impl Conntrack {
     pub fn set_verdict(&mut self, id: ConnId, verdict: Verdict, policy_epoch: u32) -> bool {
         match self.entries.get_mut(id.index()) {
             Some(e) if !e.is_free() => {
-                e.verdict = verdict;
+                e.set_verdict(verdict);
                 e.policy_epoch = policy_epoch;
                 true
             }
@@ -218,8 +251,9 @@ impl Conntrack {
     }
 
     #[inline]
-    fn expired(&self, e: &Conn, now: u64) -> bool {
-        let timeout = self.timeouts.for_state(e.key.proto(), e.state());
+    fn expired(&self, e: &Entry, now: u64) -> bool {
+        let state = ConnState::from_code(e.state).unwrap_or(ConnState::New);
+        let timeout = self.timeouts.for_state(e.key.proto(), state);
         now.saturating_sub(e.last_seen) > timeout
     }
 
@@ -240,14 +274,14 @@ impl Conntrack {
         }
         let reply = conn.dir == Direction::Reply;
         let e = &mut self.entries[i];
-        match e.state() {
+        match ConnState::from_code(e.state).unwrap_or(ConnState::New) {
             ConnState::Tcp(state) => match tcp::step(state, flags, reply) {
                 TcpStep::To(next) => {
                     if next == TcpState::SynSent
                         && matches!(state, TcpState::TimeWait | TcpState::Close)
                     {
                         // Reopened connection: a new handshake starts, replies unseen again.
-                        e.flags &= !FLAG_SEEN_REPLY;
+                        e.set_flags(e.flags() & !FLAG_SEEN_REPLY);
                     }
                     e.state = ConnState::Tcp(next).code();
                 }
@@ -258,7 +292,7 @@ impl Conntrack {
             ConnState::New | ConnState::Replied => {}
         }
         if reply {
-            e.flags |= FLAG_SEEN_REPLY;
+            e.set_flags(e.flags() | FLAG_SEEN_REPLY);
         }
         e.last_seen = e.last_seen.max(now);
         Tracked::Valid
@@ -294,6 +328,10 @@ impl Conntrack {
                 return Err(InsertError::Full);
             }
         }
+        let wants_nat = nat.dnat.is_some() || nat.snat.is_some();
+        if wants_nat && key.is_ipv6() && self.v6_free.is_empty() {
+            return Err(InsertError::Ipv6NatFull);
+        }
         let mut translated = key;
         let mut nat_flags = 0;
         if let Some((addr, port)) = nat.dnat {
@@ -315,20 +353,28 @@ impl Conntrack {
             }
             h
         };
-        let Some(id) = self.free.pop() else {
-            // Unreachable: checked above. Undo the SNAT port rather than leak it.
+        let needs_side = nat_flags != 0 && key.is_ipv6();
+        let v6_slot = if needs_side { self.v6_free.pop() } else { None };
+        let id = self.free.pop();
+        let (Some(id), false) = (id, needs_side && v6_slot.is_none()) else {
+            // Unreachable: both free stacks were checked above. Undo what was taken rather
+            // than leak it.
+            self.free.extend(id);
+            self.v6_free.extend(v6_slot);
             self.release_snat_of(&translated, nat_flags);
             return Err(InsertError::Full);
         };
-        self.entries[id as usize] = Conn {
-            last_seen: now,
-            policy_epoch,
-            key,
-            translated,
-            state: state.code(),
-            flags: nat_flags,
-            verdict,
-        };
+        if let Some(s) = v6_slot {
+            self.v6_nat[s as usize] = V6Nat {
+                src: translated.src,
+                dst: translated.dst,
+            };
+        }
+        let mut entry = Entry::new(key, &translated, v6_slot, state.code(), nat_flags);
+        entry.last_seen = now;
+        entry.policy_epoch = policy_epoch;
+        entry.set_verdict(verdict);
+        self.entries[id as usize] = entry;
         let placed = self.index.insert(hash, id << 1).is_some();
         // A flow whose reply tuple equals its own key (e.g. a host talking to itself on the
         // same port) is indexed once; the original-direction value answers both.
@@ -403,20 +449,24 @@ impl Conntrack {
 
     fn remove_at(&mut self, i: usize) {
         let e = self.entries[i];
+        let translated = e.translated(&self.v6_nat);
         let value = (i as u32) << 1;
         let h = e.key.hash_with(self.seed);
         if let Some((slot, _)) = self.index.find(h, |v| v == value) {
             self.index.remove(h, slot);
         }
-        let reply = e.translated.reversed();
+        let reply = translated.reversed();
         if reply != e.key {
             let h = reply.hash_with(self.seed);
             if let Some((slot, _)) = self.index.find(h, |v| v == value | 1) {
                 self.index.remove(h, slot);
             }
         }
-        self.release_snat_of(&e.translated, e.flags);
-        self.entries[i] = Conn::FREE;
+        self.release_snat_of(&translated, e.flags());
+        if let Some(s) = e.v6_slot() {
+            self.v6_free.push(s);
+        }
+        self.entries[i] = Entry::FREE;
         self.free.push(i as u32);
     }
 
@@ -428,7 +478,7 @@ impl Conntrack {
         &mut self,
         now: u64,
         max_slots: usize,
-        mut on_expire: impl FnMut(ConnId, &Conn),
+        mut on_expire: impl FnMut(ConnId, Conn<'_>),
     ) -> usize {
         let n = self.entries.len();
         let mut expired = 0;
@@ -437,7 +487,7 @@ impl Conntrack {
             self.cursor = if i + 1 == n { 0 } else { i + 1 };
             let e = &self.entries[i];
             if !e.is_free() && self.expired(e, now) {
-                on_expire(ConnId(i as u32), e);
+                on_expire(ConnId(i as u32), self.view(i));
                 self.remove_at(i);
                 expired += 1;
             }
@@ -451,11 +501,11 @@ impl Conntrack {
     }
 
     /// Iterate over live connections (control-plane dumps and tests; not for the hot path).
-    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, Conn<'_>)> {
         self.entries
             .iter()
             .enumerate()
             .filter(|(_, e)| !e.is_free())
-            .map(|(i, e)| (ConnId(i as u32), e))
+            .map(|(i, e)| (ConnId(i as u32), Conn::new(e, &self.v6_nat)))
     }
 }

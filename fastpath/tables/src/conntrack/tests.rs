@@ -353,7 +353,7 @@ fn snat_binding_translates_both_ways() {
             NatRequest::snat(NODE.into()),
         )
         .unwrap();
-    let c = *ct.get(o.id).unwrap();
+    let c = ct.get(o.id).unwrap();
     assert!(c.is_snat() && !c.is_dnat());
     let out = c.rewrite_for(Direction::Original).unwrap();
     assert_eq!((out.src_ip(), out.src_port()), (IpAddr::from(NODE), 40000));
@@ -471,7 +471,7 @@ fn dnat_binding_and_icmp_echo_snat() {
             NatRequest::dnat(pod, None),
         )
         .unwrap();
-    let c = *ct.get(o.id).unwrap();
+    let c = ct.get(o.id).unwrap();
     assert!(c.is_dnat());
     assert_eq!(c.translated().dst_ip(), pod);
     let reply = FlowKey::v4(
@@ -499,7 +499,7 @@ fn dnat_binding_and_icmp_echo_snat() {
             NatRequest::snat(NODE.into()),
         )
         .unwrap();
-    let out = *ct.get(p.id).unwrap().translated();
+    let out = ct.get(p.id).unwrap().translated();
     assert_eq!((out.src_port(), out.dst_port()), (40000, 40000));
     let pong = FlowKey::icmp_echo_v4(Ipv4Addr::new(1, 1, 1, 1), NODE, 40000);
     assert_eq!(
@@ -525,7 +525,7 @@ fn icmp_errors_find_the_related_connection() {
             NatRequest::snat(NODE.into()),
         )
         .unwrap();
-    let out = *ct.get(o.id).unwrap().translated();
+    let out = ct.get(o.id).unwrap().translated();
     // A router past the NAT answers the translated packet: the error travels as a reply.
     assert_eq!(
         ct.lookup_related(&out),
@@ -606,7 +606,8 @@ fn memory_per_entry_is_within_budget() {
         ..Default::default()
     });
     let per_entry = ct.memory_bytes() as f64 / ct.capacity() as f64;
-    assert!(per_entry <= 128.0, "{per_entry} bytes per entry");
+    // 64-byte entry + 22.9 index + 4 free stack + 9 IPv6 NAT side table; the target is 128.
+    assert!(per_entry <= 100.0, "{per_entry} bytes per entry");
 }
 
 #[derive(Clone, Debug)]

@@ -25,6 +25,10 @@ pub struct ConntrackConfig {
     pub evict_scan: usize,
     /// SNAT addresses and port range.
     pub snat: SnatConfig,
+    /// How many IPv6 connections with NAT can be live at once. Their translated addresses
+    /// (32 bytes) do not fit in the 64-byte entry and live in a side table of this many
+    /// slots; `None` sizes it at a quarter of `capacity`. IPv4 NAT needs no side slot.
+    pub ipv6_nat_capacity: Option<usize>,
 }
 
 impl Default for ConntrackConfig {
@@ -36,6 +40,7 @@ impl Default for ConntrackConfig {
             tcp_loose_pickup: true,
             evict_scan: 64,
             snat: SnatConfig::default(),
+            ipv6_nat_capacity: None,
         }
     }
 }
@@ -104,6 +109,10 @@ pub enum InsertError {
     /// fix it).
     #[error("reply tuple already in use by another connection")]
     ReplyCollision,
+    /// An IPv6 flow asked for NAT but every slot of the IPv6 NAT side table
+    /// (`ConntrackConfig::ipv6_nat_capacity`) is taken.
+    #[error("IPv6 NAT binding table full")]
+    Ipv6NatFull,
 }
 
 /// The outcome of [`Conntrack::track`].

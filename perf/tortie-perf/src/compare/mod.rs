@@ -6,6 +6,7 @@
 //! reference method). Medians over trials, ratios against kernel forwarding and the node
 //! issue's targets, JSON and SVG plots.
 
+pub mod png;
 pub mod stats;
 pub mod svg;
 
@@ -35,10 +36,11 @@ pub struct CompareArgs {
     /// kernel-ct-ipset.
     #[arg(long, default_value_t = 1000)]
     rules: usize,
-    /// Extra tortie policy sizes measured in the same interleaving, comma-separated (`""` or
-    /// `none`: no sweep).
-    #[arg(long, default_value = "10,1000,10000", value_parser = parse_counts)]
-    sweep: Counts,
+    /// Extra rule counts measured in the same interleaving for every system that has rules
+    /// (tortie policy rules, linear iptables/nftables rules, ipset entries), comma-separated
+    /// (`""` or `none`: no sweep). Default `10,1000,10000`; `10` with `--quick`.
+    #[arg(long, value_parser = parse_counts)]
+    sweep: Option<Counts>,
     /// Interleaved rounds (each runs every scenario once).
     #[arg(long, default_value_t = 3)]
     trials: usize,
@@ -54,7 +56,8 @@ pub struct CompareArgs {
     /// Flows (distinct source ports).
     #[arg(long, default_value_t = 256)]
     flows: usize,
-    /// Two rounds of one second each.
+    /// The whole comparison in well under two minutes: two rounds of one second each and a
+    /// sweep of `10` only (unless `--sweep` is given); reported as a quick run.
     #[arg(long)]
     quick: bool,
     /// Where to write the JSON report; the plots go beside it (`NAME-modes.svg`,
@@ -163,6 +166,10 @@ pub struct Report {
 /// Parameters and load, so a figure can be judged.
 #[derive(Debug, Serialize)]
 pub struct Setup {
+    /// Whether this was a `--quick` run (fewer, shorter trials: a smoke figure).
+    pub quick: bool,
+    /// Wall-clock seconds of the whole run, building and tearing down included.
+    pub elapsed_s: f64,
     /// Rounds.
     pub rounds: usize,
     /// Seconds per trial.
@@ -181,14 +188,28 @@ pub struct Setup {
     pub loadavg_end: String,
 }
 
+/// Rounds of a `--quick` run.
+pub const QUICK_ROUNDS: usize = 2;
+/// Seconds per trial of a `--quick` run.
+pub const QUICK_TRIAL_S: f64 = 1.0;
+
+/// The rule-count sweep when `--sweep` is not given.
+pub fn default_sweep(quick: bool) -> Counts {
+    Counts(if quick {
+        vec![10]
+    } else {
+        vec![10, 1000, 10_000]
+    })
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
 
-/// The scenarios of a run: each system at `rules`, plus tortie at every sweep size, without
-/// duplicates.
+/// The scenarios of a run: each system at `rules`, then every system that has rules at each
+/// sweep size (so the rules plot has a line per system), without duplicates.
 pub fn scenarios(systems: &[System], rules: usize, sweep: &[usize]) -> Vec<Scenario> {
     let mut out: Vec<Scenario> = Vec::new();
     let mut push = |sc: Scenario| {
@@ -202,12 +223,9 @@ pub fn scenarios(systems: &[System], rules: usize, sweep: &[usize]) -> Vec<Scena
             rules: if system.uses_rules() { rules } else { 0 },
         });
     }
-    if systems.contains(&System::Tortie) {
-        for &r in sweep {
-            push(Scenario {
-                system: System::Tortie,
-                rules: r,
-            });
+    for &r in sweep {
+        for &system in systems.iter().filter(|s| s.uses_rules()) {
+            push(Scenario { system, rules: r });
         }
     }
     out
@@ -215,22 +233,32 @@ pub fn scenarios(systems: &[System], rules: usize, sweep: &[usize]) -> Vec<Scena
 
 /// Run `compare`.
 pub fn run(a: &CompareArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let (rounds, trial_s) = if a.quick {
-        (2, 1.0)
+        (QUICK_ROUNDS, QUICK_TRIAL_S)
     } else {
         (a.trials, a.trial_s)
     };
+    let sweep = a.sweep.clone().unwrap_or_else(|| default_sweep(a.quick));
+    if a.quick {
+        eprintln!(
+            "compare: quick run: {rounds} rounds of {trial_s} s, sweep {:?}",
+            sweep.0
+        );
+    }
     if rounds == 0 || !(trial_s > 0.0 && trial_s <= 600.0) {
         anyhow::bail!("--trials must be >= 1 and --trial-s in (0, 600]");
     }
     let opts = DutOptions {
         fastpath_bin: a.fastpath_bin.clone(),
         fastpath_mode: a.fastpath_mode.clone(),
+        workers: 1,
+        fastpath_extra: Vec::new(),
     };
     let loadavg_start = loadavg();
     let mut duts: Vec<Dut> = Vec::new();
     let mut unavailable = Vec::new();
-    for (i, sc) in scenarios(&a.systems, a.rules, &a.sweep.0)
+    for (i, sc) in scenarios(&a.systems, a.rules, &sweep.0)
         .into_iter()
         .enumerate()
     {
@@ -254,6 +282,7 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<()> {
         frame_bytes: a.frame_size,
         flows: a.flows,
         no_pin: a.no_pin,
+        queues: 1,
     };
     duts.iter().for_each(Dut::pause);
     let mut records = Vec::new();
@@ -295,7 +324,7 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<()> {
         .collect();
     // Tear down before writing: the namespaces and daemons go now.
     drop(duts);
-    let runs: Vec<Summary> = scenarios(&a.systems, a.rules, &a.sweep.0)
+    let runs: Vec<Summary> = scenarios(&a.systems, a.rules, &sweep.0)
         .into_iter()
         .filter_map(|sc| {
             summarise(
@@ -305,13 +334,15 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<()> {
             )
         })
         .collect();
-    let report = Report {
-        ratios: ratios(&runs, a.rules, &a.sweep.0),
+    let mut report = Report {
+        ratios: ratios(&runs, a.rules, &sweep.0),
         runs,
         unavailable,
         trials: records,
         fastpath_counters,
         setup: Setup {
+            quick: a.quick,
+            elapsed_s: 0.0,
             rounds,
             trial_s,
             rate_pps: a.rate,
@@ -322,6 +353,7 @@ pub fn run(a: &CompareArgs) -> anyhow::Result<()> {
             loadavg_end: loadavg(),
         },
     };
+    report.setup.elapsed_s = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &a.out {
         write_outputs(path, &json, &report)?;
@@ -367,18 +399,37 @@ fn write_outputs(path: &std::path::Path, json: &str, report: &Report) -> anyhow:
         ),
     )
     .with_context(|| format!("writing {}", latency.display()))?;
+    let rules_png = dir.join(format!("{stem}-rules.png"));
+    let bytes = png::rules_chart("Forwarding rate against rule count", &report.runs)?;
+    std::fs::write(&rules_png, bytes)
+        .with_context(|| format!("writing {}", rules_png.display()))?;
+    let latency_png = dir.join(format!("{stem}-latency.png"));
+    let bytes = png::latency_cdf(
+        "One-way latency CDF (median-rate trial, under full load)",
+        &report.runs,
+    )?;
+    std::fs::write(&latency_png, bytes)
+        .with_context(|| format!("writing {}", latency_png.display()))?;
     eprintln!(
-        "compare: wrote {}, {}, {}, {}",
+        "compare: wrote {}, {}, {}, {}, {}, {}",
         path.display(),
         modes.display(),
         rules.display(),
-        latency.display()
+        latency.display(),
+        rules_png.display(),
+        latency_png.display()
     );
     Ok(())
 }
 
 fn print_table(r: &Report) {
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    if r.setup.quick {
+        println!(
+            "QUICK RUN ({} rounds of {} s; a smoke figure, not a measurement)\n",
+            r.setup.rounds, r.setup.trial_s
+        );
+    }
     println!(
         "| system | rules | trials | fwd Mpps median [min–max] | offered Mpps | loss | p50 µs | p99 µs |"
     );
@@ -417,8 +468,12 @@ fn print_table(r: &Report) {
         println!("unavailable: {}: {}", u.label(), u.reason);
     }
     println!(
-        "load average {} -> {} on {} CPUs",
-        r.setup.loadavg_start, r.setup.loadavg_end, r.setup.cpus
+        "load average {} -> {} on {} CPUs; {:.1} s in all{}",
+        r.setup.loadavg_start,
+        r.setup.loadavg_end,
+        r.setup.cpus,
+        r.setup.elapsed_s,
+        if r.setup.quick { " (quick)" } else { "" }
     );
 }
 
@@ -441,14 +496,18 @@ mod tests {
                 "kernel",
                 "kernel-iptables@1000",
                 "tortie@10",
-                "tortie@10000"
+                "kernel-iptables@10",
+                "tortie@10000",
+                "kernel-iptables@10000"
             ]
         );
         assert_eq!(parse_counts(" ").unwrap(), Counts(vec![]));
         assert_eq!(parse_counts("none").unwrap(), Counts(vec![]));
         assert_eq!(parse_counts("10, 20").unwrap(), Counts(vec![10, 20]));
         assert!(parse_counts("10,x").unwrap_err().contains("\"x\""));
-        // No tortie, no sweep.
+        assert_eq!(default_sweep(true), Counts(vec![10]));
+        assert_eq!(default_sweep(false), Counts(vec![10, 1000, 10_000]));
+        // No system with rules, no sweep.
         assert_eq!(scenarios(&[System::Kernel], 5, &[10]).len(), 1);
     }
 }

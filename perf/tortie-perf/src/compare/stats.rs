@@ -150,13 +150,13 @@ pub fn ratios(s: &[Summary], rules: usize, sweep: &[usize]) -> Vec<Ratio> {
     out.push(ratio(
         format!("{t} / kernel-ct-ipset"),
         tortie,
-        find(s, System::KernelCtIpset, None),
+        find(s, System::KernelCtIpset, Some(rules)),
         Some(1.0),
     ));
     out.push(ratio(
         format!("{t} / kernel-iptables"),
         tortie,
-        find(s, System::KernelIptables, None),
+        find(s, System::KernelIptables, Some(rules)),
         Some(10.0),
     ));
     if let (Some(&lo), Some(&hi)) = (sweep.iter().min(), sweep.iter().max())

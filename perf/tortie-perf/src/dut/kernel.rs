@@ -8,7 +8,8 @@
 //! walks all of them before the final accept.
 
 use super::HarnessError;
-use super::topology::{DEST_NET, DUT_IN_IF, GEN_ADDR, Topology, exec};
+use super::topology::{DEST_NET, DUT_IN_IF, GEN_ADDR, Topology, exec, helper, run_command};
+use tortie_perf::netns::exec::write_command;
 
 /// First destination port of the non-matching linear rules (test traffic goes to port 9).
 const MISS_PORT_BASE: u32 = 10_000;
@@ -120,26 +121,22 @@ pub fn rps_mask(cpus: usize) -> Option<String> {
 /// The generator's AF_XDP transmit on veth runs the peer's receive path in its own syscall
 /// unless RPS moves it: without RPS the kernel would forward on the generator's CPU and
 /// throttle it. So the DUT's generator-facing interface gets RPS to the last CPU, as in the
-/// project's reference method (written through `ip netns exec`, which mounts the namespace's
-/// own sysfs).
+/// project's reference method (written through this binary's `netns-exec` mode, which mounts
+/// the namespace's own sysfs).
 pub fn configure(topo: &Topology, config: KernelConfig) -> Result<(), HarnessError> {
     topo.dut_sysctl("net.ipv4.ip_forward", "1")?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     if let Some(mask) = rps_mask(cpus) {
-        let path = format!("/sys/class/net/{DUT_IN_IF}/queues/rx-0/rps_cpus");
-        exec(
-            None,
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &topo.dut_ns,
-                "sh",
-                "-c",
-                &format!("echo {mask} > {path}"),
-            ],
-            None,
-        )?;
+        let writes: Vec<(String, String)> = (0..topo.queues)
+            .map(|q| {
+                (
+                    format!("/sys/class/net/{DUT_IN_IF}/queues/rx-{q}/rps_cpus"),
+                    mask.clone(),
+                )
+            })
+            .collect();
+        let cmd = write_command(&helper()?, &topo.dut_ns, &writes);
+        run_command(cmd, &format!("write rps_cpus of {DUT_IN_IF}"), None)?;
     }
     for dev in ["all", "default", "rtr0", "rtr1"] {
         topo.dut_sysctl(&format!("net.ipv4.conf.{dev}.rp_filter"), "0")?;

@@ -38,14 +38,6 @@ pub enum HarnessError {
         /// Its standard error.
         stderr: String,
     },
-    /// Output that did not have the expected shape.
-    #[error("parsing {what}: unexpected text {text:?}")]
-    Parse {
-        /// What was being parsed.
-        what: String,
-        /// The text.
-        text: String,
-    },
     /// A file operation failed.
     #[error("{path}: {reason}")]
     Io {
@@ -60,6 +52,9 @@ pub enum HarnessError {
     /// A trial failed.
     #[error("trial: {0}")]
     Trial(String),
+    /// A namespace or netlink step failed.
+    #[error(transparent)]
+    Netns(#[from] tortie_perf::netns::NetnsError),
 }
 
 /// A system under test. The names are those of the JSON reports.
@@ -132,6 +127,18 @@ pub struct DutOptions {
     pub fastpath_bin: Option<PathBuf>,
     /// Fastpath `--mode`.
     pub fastpath_mode: String,
+    /// Fastpath workers (`--workers`); every veth of the topology gets this many queues, so
+    /// worker k serves queue k of each (0 counts as 1).
+    pub workers: usize,
+    /// Further tortie-fastpath flags (e.g. `--conntrack-capacity N`).
+    pub fastpath_extra: Vec<String>,
+}
+
+impl DutOptions {
+    /// Queues per veth (and fastpath workers): `workers`, at least 1, at most 64.
+    pub fn queues(&self) -> u32 {
+        u32::try_from(self.workers.clamp(1, 64)).unwrap_or(1)
+    }
 }
 
 /// A built device under test, ready for trials; dropping it tears it down (the fastpath
@@ -155,7 +162,7 @@ impl Dut {
             System::Tortie | System::TortieBypass => Some(fastpath_options(scenario.system, opts)?),
             _ => None,
         };
-        let topo = Topology::build(tag)?;
+        let topo = Topology::build(tag, opts.queues())?;
         let fastpath = match (scenario.system, fastpath_opts) {
             (System::Kernel, _) => {
                 kernel::configure(&topo, KernelConfig::Plain)?;
@@ -224,7 +231,7 @@ fn fastpath_options(system: System, opts: &DutOptions) -> Result<FastpathOptions
         )
     })?;
     let has_bypass = tortie::help_lists(&bin, "--bypass")?;
-    let mut extra = Vec::new();
+    let mut extra = opts.fastpath_extra.clone();
     if system == System::TortieBypass {
         if !has_bypass {
             return Err(HarnessError::Unavailable(
@@ -234,6 +241,7 @@ fn fastpath_options(system: System, opts: &DutOptions) -> Result<FastpathOptions
         extra.push("--bypass".to_string());
     }
     Ok(FastpathOptions {
+        workers: opts.queues(),
         bin,
         mode: if opts.fastpath_mode.is_empty() {
             "adaptive".into()

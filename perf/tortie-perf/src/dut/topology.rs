@@ -11,12 +11,15 @@
 //! during a run. Interface names repeat across topologies (each lives in its own namespaces);
 //! namespace names carry a per-process tag. Everything is deleted on drop.
 //!
-//! Built with the `ip` binary (iproute2).
+//! Built through netlink ([`tortie_perf::netns`]); no `ip` binary is needed. Each veth gets
+//! as many queues as the topology is built with, one per fastpath worker.
 
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use std::io::Write as _;
+use tortie_perf::netns::{self, link, link::VethEnd};
 
 use super::HarnessError;
 
@@ -38,6 +41,17 @@ pub const DUT_OUT_MAC: [u8; 6] = [0x02, 0, 0, 0, 2, 2];
 pub const SINK_MAC: [u8; 6] = [0x02, 0, 0, 0, 2, 1];
 /// Generator address.
 pub const GEN_ADDR: &str = "198.18.1.1";
+/// Further client addresses of the smoltcp connection-rate client (permanent neighbours of
+/// the DUT, like the generator's own address), so source tuples repeat late.
+pub const CLIENT_ADDRS: [&str; 7] = [
+    "198.18.1.10",
+    "198.18.1.11",
+    "198.18.1.12",
+    "198.18.1.13",
+    "198.18.1.14",
+    "198.18.1.15",
+    "198.18.1.16",
+];
 /// DUT address on the generator side.
 pub const DUT_IN_ADDR: &str = "198.18.1.2";
 /// DUT address on the sink side.
@@ -59,8 +73,17 @@ pub fn mac_text(m: [u8; 6]) -> String {
         .join(":")
 }
 
-/// Run `program args` (optionally inside network namespace `ns`, via `nsenter`, which keeps
-/// the mounts as they are), feeding `stdin`; an error names the command and its stderr.
+/// The `tortie-perf` binary that runs programs inside namespaces (`netns-exec` mode): this
+/// executable.
+pub fn helper() -> Result<PathBuf, HarnessError> {
+    std::env::current_exe().map_err(|e| HarnessError::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        reason: e.to_string(),
+    })
+}
+
+/// Run `program args` (optionally inside network namespace `ns`, through this binary's
+/// `netns-exec` mode), feeding `stdin`; an error names the command and its stderr.
 pub fn exec(
     ns: Option<&str>,
     program: &str,
@@ -68,22 +91,27 @@ pub fn exec(
     stdin: Option<&str>,
 ) -> Result<String, HarnessError> {
     let mut cmd = match ns {
-        Some(ns) => {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net=/run/netns/{ns}")).arg(program);
-            c
-        }
+        Some(ns) => netns::exec::command(&helper()?, ns, false, program),
         None => Command::new(program),
     };
-    cmd.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let text = format!("{program} {}", args.join(" "));
+    cmd.args(args);
+    run_command(cmd, &format!("{program} {}", args.join(" ")), stdin)
+}
+
+/// Run a prepared command to completion, feeding `stdin`; `text` names it in errors.
+pub fn run_command(
+    mut cmd: Command,
+    text: &str,
+    stdin: Option<&str>,
+) -> Result<String, HarnessError> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let text = text.to_string();
     let mut child = cmd.spawn().map_err(|e| HarnessError::Spawn {
         command: text.clone(),
         reason: e.to_string(),
@@ -112,10 +140,6 @@ pub fn exec(
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), HarnessError> {
-    exec(None, "ip", args, None).map(drop)
-}
-
 /// One generator → DUT → sink topology. Dropping it deletes its namespaces (and with them
 /// the veths).
 #[derive(Debug)]
@@ -126,12 +150,15 @@ pub struct Topology {
     pub dut_ns: String,
     /// Sink namespace name.
     pub sink_ns: String,
+    /// Transmit and receive queues of every veth.
+    pub queues: u32,
 }
 
 impl Topology {
     /// Build the namespaces, veths, addresses, routes and neighbours. `tag` keeps names
     /// distinct between topologies of one process (at most 8 characters are used).
-    pub fn build(tag: &str) -> Result<Topology, HarnessError> {
+    /// Every veth gets `queues` transmit and receive queues (1 to 64).
+    pub fn build(tag: &str, queues: u32) -> Result<Topology, HarnessError> {
         static SWEEP: std::sync::Once = std::sync::Once::new();
         SWEEP.call_once(remove_stale);
         let pid = std::process::id();
@@ -144,9 +171,10 @@ impl Topology {
             gen_ns: format!("tperf-{pid}-{tag}-gen"),
             dut_ns: format!("tperf-{pid}-{tag}-dut"),
             sink_ns: format!("tperf-{pid}-{tag}-sink"),
+            queues,
         };
         // From here on, a failure drops `t`, which deletes whatever was created.
-        t.create()?;
+        t.create(queues)?;
         Ok(t)
     }
 
@@ -155,128 +183,115 @@ impl Topology {
         PathBuf::from(format!("/run/netns/{name}"))
     }
 
-    fn create(&self) -> Result<(), HarnessError> {
+    fn create(&self, queues: u32) -> Result<(), HarnessError> {
         let (g, d, s) = (
-            self.gen_ns.as_str(),
-            self.dut_ns.as_str(),
-            self.sink_ns.as_str(),
+            self.gen_ns.clone(),
+            self.dut_ns.clone(),
+            self.sink_ns.clone(),
         );
-        for ns in [g, d, s] {
-            ip(&["netns", "add", ns])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        for ns in [&g, &d, &s] {
+            netns::create(ns)?;
         }
-        ip(&[
-            "link", "add", GEN_IF, "netns", g, "type", "veth", "peer", "name", DUT_IN_IF, "netns",
-            d,
-        ])?;
-        ip(&[
-            "link", "add", DUT_OUT_IF, "netns", d, "type", "veth", "peer", "name", SINK_IF,
-            "netns", s,
-        ])?;
-        let ifs = [
-            (g, GEN_IF, GEN_MAC, GEN_ADDR),
-            (d, DUT_IN_IF, DUT_IN_MAC, DUT_IN_ADDR),
-            (d, DUT_OUT_IF, DUT_OUT_MAC, DUT_OUT_ADDR),
-            (s, SINK_IF, SINK_MAC, SINK_ADDR),
-        ];
-        for (ns, dev, mac, addr) in ifs {
-            ip(&["-n", ns, "link", "set", dev, "address", &mac_text(mac)])?;
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-        }
-        // No ARP during a run: every next hop is a permanent neighbour.
-        let neigh = [
-            (g, GEN_IF, DUT_IN_ADDR, DUT_IN_MAC),
-            (d, DUT_IN_IF, GEN_ADDR, GEN_MAC),
-            (d, DUT_OUT_IF, SINK_ADDR, SINK_MAC),
-            (s, SINK_IF, DUT_OUT_ADDR, DUT_OUT_MAC),
-        ];
-        for (ns, dev, addr, mac) in neigh {
-            ip(&[
-                "-n",
-                ns,
-                "neigh",
-                "replace",
-                addr,
-                "lladdr",
-                &mac_text(mac),
-                "nud",
-                "permanent",
-                "dev",
-                dev,
-            ])?;
-        }
-        ip(&[
-            "-n", d, "route", "add", DEST_NET, "via", SINK_ADDR, "dev", DUT_OUT_IF,
-        ])?;
-        ip(&[
-            "-n",
-            g,
-            "route",
-            "add",
-            DEST_NET,
-            "via",
-            DUT_IN_ADDR,
-            "dev",
-            GEN_IF,
-        ])?;
-        // The end hosts' kernels must put full checksums in what they send: an AF_XDP
-        // forwarder gets the bare frame, without the skb's "checksum left to hardware" mark,
-        // and would pass on a partial checksum. (The generator's AF_XDP frames carry full
-        // checksums anyway; this matters for the kernel TCP of `connrate`.)
-        exec(Some(g), "ethtool", &["-K", GEN_IF, "tx", "off"], None)?;
-        exec(Some(s), "ethtool", &["-K", SINK_IF, "tx", "off"], None)?;
-        // The sink owns the first destination address (for TCP in `connrate`) and routes
+        let v4 = |a: &str| -> Ipv4Addr { a.parse().unwrap_or(Ipv4Addr::UNSPECIFIED) };
+        let (gen_a, dut_in, dut_out, sink_a, dest) = (
+            v4(GEN_ADDR),
+            v4(DUT_IN_ADDR),
+            v4(DUT_OUT_ADDR),
+            v4(SINK_ADDR),
+            v4(DEST_ADDR),
+        );
+        let clients: Vec<Ipv4Addr> = CLIENT_ADDRS.iter().map(|a| v4(a)).collect();
+        let net = |n: &str| -> (Ipv4Addr, u8) {
+            let (a, l) = n.split_once('/').unwrap_or((n, "32"));
+            (v4(a), l.parse().unwrap_or(32))
+        };
+        let ((gen_net, gen_len), (dest_net, dest_len)) = (net(GEN_NET), net(DEST_NET));
+        // Generator side: gen0 here, rtr0 straight into the DUT; routes toward the sink.
+        let dut = d.clone();
+        netns::netlink(Some(&g), async move |h| {
+            let gen_end = VethEnd {
+                name: GEN_IF,
+                mac: GEN_MAC,
+            };
+            let dut_end = VethEnd {
+                name: DUT_IN_IF,
+                mac: DUT_IN_MAC,
+            };
+            link::add_veth(&h, gen_end, dut_end, Some(&dut), queues).await?;
+            link::add_address(&h, GEN_IF, IpAddr::V4(gen_a), 24).await?;
+            link::set_up(&h, GEN_IF).await?;
+            // No ARP during a run: every next hop is a permanent neighbour.
+            link::add_neighbour(&h, GEN_IF, IpAddr::V4(dut_in), DUT_IN_MAC).await?;
+            link::add_route_v4(&h, dest_net, dest_len, dut_in, GEN_IF).await
+        })?;
+        // DUT: rtr1 here, sink0 straight into the sink namespace.
+        let sink = s.clone();
+        netns::netlink(Some(&d), async move |h| {
+            let out_end = VethEnd {
+                name: DUT_OUT_IF,
+                mac: DUT_OUT_MAC,
+            };
+            let sink_end = VethEnd {
+                name: SINK_IF,
+                mac: SINK_MAC,
+            };
+            link::add_veth(&h, out_end, sink_end, Some(&sink), queues).await?;
+            link::add_address(&h, DUT_IN_IF, IpAddr::V4(dut_in), 24).await?;
+            link::add_address(&h, DUT_OUT_IF, IpAddr::V4(dut_out), 24).await?;
+            for dev in [DUT_IN_IF, DUT_OUT_IF] {
+                link::set_up(&h, dev).await?;
+            }
+            link::add_neighbour(&h, DUT_IN_IF, IpAddr::V4(gen_a), GEN_MAC).await?;
+            for c in clients {
+                link::add_neighbour(&h, DUT_IN_IF, IpAddr::V4(c), GEN_MAC).await?;
+            }
+            link::add_neighbour(&h, DUT_OUT_IF, IpAddr::V4(sink_a), SINK_MAC).await?;
+            link::add_route_v4(&h, dest_net, dest_len, sink_a, DUT_OUT_IF).await
+        })?;
+        // Sink: it owns the first destination address (for TCP in `connrate`) and routes
         // replies back through the DUT.
-        ip(&[
-            "-n",
-            s,
-            "addr",
-            "add",
-            &format!("{DEST_ADDR}/32"),
-            "dev",
-            SINK_IF,
-        ])?;
-        ip(&[
-            "-n",
-            s,
-            "route",
-            "add",
-            GEN_NET,
-            "via",
-            DUT_OUT_ADDR,
-            "dev",
-            SINK_IF,
-        ])?;
+        netns::netlink(Some(&s), async move |h| {
+            link::add_address(&h, SINK_IF, IpAddr::V4(sink_a), 24).await?;
+            link::add_address(&h, SINK_IF, IpAddr::V4(dest), 32).await?;
+            link::set_up(&h, SINK_IF).await?;
+            link::add_neighbour(&h, SINK_IF, IpAddr::V4(dut_out), DUT_OUT_MAC).await?;
+            link::add_route_v4(&h, gen_net, gen_len, dut_out, SINK_IF).await
+        })?;
+        Ok(())
+    }
+
+    /// Make the end hosts' kernels put full checksums in what they send (`ethtool -K DEV tx
+    /// off` on `gen0` and `sink0`): an AF_XDP forwarder gets the bare frame, without the
+    /// skb's "checksum left to hardware" mark, and would pass on a partial checksum. Only the
+    /// kernel-socket mode of `connrate` needs it (the generator's frames and the smoltcp
+    /// endpoints carry full checksums); it uses the `ethtool` binary.
+    pub fn end_hosts_full_checksums(&self) -> Result<(), HarnessError> {
+        exec(
+            Some(&self.gen_ns),
+            "ethtool",
+            &["-K", GEN_IF, "tx", "off"],
+            None,
+        )?;
+        exec(
+            Some(&self.sink_ns),
+            "ethtool",
+            &["-K", SINK_IF, "tx", "off"],
+            None,
+        )?;
         Ok(())
     }
 
     /// Interface index of `dev` inside the DUT namespace.
     pub fn dut_ifindex(&self, dev: &str) -> Result<u32, HarnessError> {
-        let out = exec(
-            None,
-            "ip",
-            &["-n", &self.dut_ns, "-o", "link", "show", dev],
-            None,
-        )?;
-        out.split(':')
-            .next()
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| HarnessError::Parse {
-                what: format!("ifindex of {dev} in `ip -o link show` output"),
-                text: out.clone(),
-            })
+        let dev = dev.to_string();
+        Ok(netns::netlink(Some(&self.dut_ns), async move |h| {
+            link::ifindex(&h, &dev).await
+        })?)
     }
 
     /// Set a sysctl inside the DUT namespace (`/proc/sys/net` follows the writer's namespace).
     pub fn dut_sysctl(&self, key: &str, value: &str) -> Result<(), HarnessError> {
-        exec(
-            Some(&self.dut_ns),
-            "sysctl",
-            &["-q", "-w", &format!("{key}={value}")],
-            None,
-        )
-        .map(drop)
+        Ok(netns::sysctl(Some(&self.dut_ns), key, value)?)
     }
 }
 
@@ -288,14 +303,11 @@ pub fn owner_pid(ns: &str) -> Option<u32> {
 /// Delete namespaces (and fastpath temporary directories) left by a harness process that no
 /// longer runs (one killed by a signal cannot run its destructors).
 fn remove_stale() {
-    let Ok(list) = exec(None, "ip", &["netns", "list"], None) else {
-        return;
-    };
-    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        if let Some(pid) = owner_pid(name)
+    for name in netns::list() {
+        if let Some(pid) = owner_pid(&name)
             && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
-            let _ = ip(&["netns", "del", name]);
+            let _ = netns::delete(&name);
             let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("{name}-fastpath")));
         }
     }
@@ -304,7 +316,7 @@ fn remove_stale() {
 impl Drop for Topology {
     fn drop(&mut self) {
         for ns in [&self.gen_ns, &self.dut_ns, &self.sink_ns] {
-            let _ = ip(&["netns", "del", ns]);
+            let _ = netns::delete(ns);
         }
     }
 }

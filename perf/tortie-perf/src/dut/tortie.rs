@@ -21,7 +21,8 @@ use tortie_abi::{
 };
 
 use super::HarnessError;
-use super::topology::{DUT_IN_IF, DUT_IN_MAC, DUT_OUT_IF, GEN_MAC, SINK_MAC, Topology, exec};
+use super::topology::{DUT_IN_IF, DUT_IN_MAC, DUT_OUT_IF, GEN_MAC, SINK_MAC, Topology, helper};
+use tortie_perf::netns::{self, link, link::VethEnd};
 
 /// Ring data capacity the harness creates (a 10,000-rule snapshot is well under 2 MiB).
 const RING_CAPACITY: u64 = 16 << 20;
@@ -124,6 +125,8 @@ pub fn tables(ifs: DutIfs, rules: usize) -> Tables {
             untracked_ingress: None,
             untracked_egress: None,
             pre_dnat: None,
+            forward_ingress: None,
+            forward_egress: None,
         }],
         programs: vec![policy_program(rules)],
         ip_sets: Vec::new(),
@@ -215,6 +218,8 @@ pub struct FastpathOptions {
     pub mode: String,
     /// Extra flags (e.g. `--bypass`).
     pub extra: Vec<String>,
+    /// `--workers` (one per queue of each veth).
+    pub workers: u32,
 }
 
 impl Fastpath {
@@ -225,37 +230,22 @@ impl Fastpath {
         rules: usize,
         opts: &FastpathOptions,
     ) -> Result<Fastpath, HarnessError> {
-        let ns = Some(topo.dut_ns.as_str());
-        exec(
-            ns,
-            "ip",
-            &[
-                "link",
-                "add",
-                "tortie-host",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "tortie-hostk",
-            ],
-            None,
-        )?;
-        exec(
-            ns,
-            "ip",
-            &[
-                "link",
-                "set",
-                "tortie-hostk",
-                "address",
-                "ee:ee:ee:ee:ee:ee",
-            ],
-            None,
-        )?;
-        for dev in ["tortie-host", "tortie-hostk"] {
-            exec(ns, "ip", &["link", "set", dev, "up"], None)?;
-        }
+        // The host-facing veth pair the daemon needs (its host interface and the kernel's).
+        netns::netlink(Some(&topo.dut_ns), async |h| {
+            let host = VethEnd {
+                name: "tortie-host",
+                mac: [0x02, 0, 0, 0, 0xee, 1],
+            };
+            let hostk = VethEnd {
+                name: "tortie-hostk",
+                mac: [0xee; 6],
+            };
+            link::add_veth(&h, host, hostk, None, 1).await?;
+            for dev in ["tortie-host", "tortie-hostk"] {
+                link::set_up(&h, dev).await?;
+            }
+            Ok(())
+        })?;
         // The fastpath owns forwarding: the kernel must not forward a second copy.
         topo.dut_sysctl("net.ipv4.ip_forward", "0")?;
         let ifs = DutIfs {
@@ -284,16 +274,15 @@ impl Fastpath {
             path: log.clone(),
             reason: e.to_string(),
         })?;
-        // `ip netns exec` (not `nsenter --net`): it also mounts the namespace's own /sys, where
-        // the daemon looks interface names up.
-        let child = Command::new("ip")
-            .args(["netns", "exec", &topo.dut_ns])
-            .arg(&opts.bin)
+        // With the namespace's own /sys, where the daemon looks interface names up.
+        let child = netns::exec::command(&helper()?, &topo.dut_ns, true, &opts.bin)
             .arg("--ring")
             .arg(&ring)
             .arg("--status-file")
             .arg(&status)
-            .args(["--workers", "1", "--mode", &opts.mode])
+            .arg("--workers")
+            .arg(opts.workers.max(1).to_string())
+            .args(["--mode", &opts.mode])
             .args(&opts.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -24,6 +24,9 @@ pub struct TrialSpec {
     pub flows: usize,
     /// Do not pin the generator's threads.
     pub no_pin: bool,
+    /// Generator queues (one sending thread each) and sink queues (one receiving thread
+    /// each); the topology's veths need at least as many.
+    pub queues: usize,
 }
 
 /// What a trial measured.
@@ -110,6 +113,7 @@ pub fn pktgen_args(gen_ns: &str, sink_ns: &str, spec: &TrialSpec) -> Vec<String>
     if spec.no_pin {
         a.push("--no-pin".into());
     }
+    a.extend(["--queues".into(), spec.queues.max(1).to_string()]);
     a
 }
 
@@ -152,6 +156,7 @@ mod tests {
             frame_bytes: 64,
             flows: 256,
             no_pin: true,
+            queues: 2,
         };
         let args = pktgen_args("g", "s", &spec);
         pktgen::parse_args(&args).expect("pktgen accepts the trial's options");
@@ -159,5 +164,6 @@ mod tests {
         assert!(joined.contains("--src-port 10000-10255"), "{joined}");
         assert!(joined.contains("--tx-netns /run/netns/g --rx-netns /run/netns/s"));
         assert!(joined.contains("--dst-mac 02:00:00:00:01:02"), "{joined}");
+        assert!(joined.ends_with("--queues 2"), "{joined}");
     }
 }

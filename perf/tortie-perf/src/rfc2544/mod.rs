@@ -65,6 +65,10 @@ pub struct Rfc2544Args {
     /// Do not pin the generator's threads.
     #[arg(long)]
     no_pin: bool,
+    /// A smoke run: trials of 0.5 s, at most 6 per search, 10 % resolution (overrides
+    /// `--trial-s`, `--max-trials` and `--resolution`); reported as quick.
+    #[arg(long)]
+    quick: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
@@ -95,6 +99,8 @@ pub struct Report {
     pub loss_tolerance: f64,
     /// Seconds per trial.
     pub trial_s: f64,
+    /// Whether this was a `--quick` run.
+    pub quick: bool,
     /// One entry per frame size.
     pub results: Vec<SizeResult>,
 }
@@ -116,8 +122,16 @@ fn print_step(size: usize, s: &Step) {
 
 /// Run `rfc2544`.
 pub fn run(a: &Rfc2544Args) -> anyhow::Result<()> {
-    if !(a.trial_s > 0.0 && a.trial_s <= 600.0) {
-        anyhow::bail!("--trial-s: {} is not in (0, 600]", a.trial_s);
+    let (trial_s, max_trials, resolution) = if a.quick {
+        (0.5, 6, 0.1)
+    } else {
+        (a.trial_s, a.max_trials, a.resolution)
+    };
+    if a.quick {
+        eprintln!("rfc2544: quick run: trials of {trial_s} s, at most {max_trials} per search");
+    }
+    if !(trial_s > 0.0 && trial_s <= 600.0) {
+        anyhow::bail!("--trial-s: {trial_s} is not in (0, 600]");
     }
     if !(0.0..1.0).contains(&a.loss_tolerance) {
         anyhow::bail!("--loss-tolerance: {} is not in [0, 1)", a.loss_tolerance);
@@ -135,6 +149,8 @@ pub fn run(a: &Rfc2544Args) -> anyhow::Result<()> {
     let opts = DutOptions {
         fastpath_bin: a.fastpath_bin.clone(),
         fastpath_mode: a.fastpath_mode.clone(),
+        workers: 1,
+        fastpath_extra: Vec::new(),
     };
     let dut = match Dut::build(scenario, "r", &opts) {
         Ok(d) => d,
@@ -145,8 +161,8 @@ pub fn run(a: &Rfc2544Args) -> anyhow::Result<()> {
     };
     let cfg = SearchConfig {
         loss_tolerance: a.loss_tolerance,
-        resolution: a.resolution.clamp(1e-4, 0.5),
-        max_trials: a.max_trials.max(2),
+        resolution: resolution.clamp(1e-4, 0.5),
+        max_trials: max_trials.max(2),
         min_pps: a.min_rate.max(1),
         min_offered_share: 0.97,
     };
@@ -158,11 +174,12 @@ pub fn run(a: &Rfc2544Args) -> anyhow::Result<()> {
             frame_bytes: size,
             flows: a.flows,
             no_pin: a.no_pin,
+            queues: 1,
         };
         let outcome = search::search(
             &cfg,
             |rate| {
-                trial::run(&dut.topo, &spec(rate, a.trial_s)).map(|r| Probe {
+                trial::run(&dut.topo, &spec(rate, trial_s)).map(|r| Probe {
                     loss: r.loss,
                     tx_pps: r.tx_mpps * 1e6,
                     rx_pps: r.mpps * 1e6,
@@ -174,7 +191,7 @@ pub fn run(a: &Rfc2544Args) -> anyhow::Result<()> {
         let latency = match outcome.throughput_pps {
             Some(t) if t > 0 => {
                 let rate = ((t as f64 * a.latency_fraction) as u64).max(1);
-                let r = trial::run(&dut.topo, &spec(rate, a.trial_s))
+                let r = trial::run(&dut.topo, &spec(rate, trial_s))
                     .with_context(|| format!("latency trial at {size} bytes"))?;
                 eprintln!(
                     "rfc2544 {size}B: latency at {:.4} Mpps: min {} p50 {} p99 {} µs, loss {:.3}%",
@@ -200,12 +217,16 @@ pub fn run(a: &Rfc2544Args) -> anyhow::Result<()> {
         system: a.system.name(),
         rules: scenario.rules,
         loss_tolerance: a.loss_tolerance,
-        trial_s: a.trial_s,
+        trial_s,
+        quick: a.quick,
         results,
     };
     match a.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Table => {
+            if report.quick {
+                println!("QUICK RUN (trials of {} s; a smoke figure)", report.trial_s);
+            }
             println!(
                 "system {} rules {} loss tolerance {}",
                 report.system, report.rules, report.loss_tolerance

@@ -1,31 +1,30 @@
 //! `tortie-perf connrate`: new TCP connections per second through a device under test.
 //!
-//! Kernel sockets at both ends, each thread in its own namespace (`setns` is per thread): a
-//! server in the sink namespace listens on 198.18.100.1:5001; `--concurrency` client threads
-//! in the generator namespace each loop connect → send one byte → read one byte → close, so
-//! every connection is a full handshake, one request/response and a teardown through the
-//! DUT's conntrack and policy in both directions. The server closes first, so TIME_WAIT stays
-//! on its side and the clients never run out of ports. Systems are interleaved per round as
-//! in `compare`; the figure is successful connections per second (median over rounds) with
-//! setup-to-response latency percentiles.
+//! Every connection is a full handshake, one request byte and one response byte, and a
+//! teardown (the server closes first) through the DUT's conntrack and policy in both
+//! directions. The end hosts are, by default, smoltcp on AF_XDP sockets in the generator and
+//! sink namespaces, one thread for both ([`smol`]): light enough that the device under test,
+//! not the end hosts' kernels, is what limits the rate. `--endpoints kernel` uses kernel
+//! sockets instead ([`kernel`]: client threads and acceptor threads). Systems are interleaved
+//! per round as in `compare`; the figure is completed connections per second (median over
+//! rounds) with connect-to-response latency percentiles.
+
+mod kernel;
+mod smol;
+mod xskdev;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
 use crate::classify::Output;
-use crate::compare::Unavailable;
 use crate::compare::stats::{Ratio, median};
-use crate::dut::topology::{DEST_ADDR, Topology};
+use crate::compare::{FastpathCounters, Unavailable};
 use crate::dut::{Dut, DutOptions, HarnessError, Scenario, System};
-use crate::pktgen::latency::Histogram;
 
 /// Server port.
 const PORT: u16 = 5001;
@@ -49,9 +48,17 @@ pub struct ConnrateArgs {
     /// Seconds per trial.
     #[arg(long, default_value_t = 2.0)]
     trial_s: f64,
-    /// Client threads, each with one connection at a time.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
+    /// Connections in flight: smoltcp sockets (default 64), or client threads with one
+    /// connection each for `--endpoints kernel` (default 8).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// End hosts: smoltcp on AF_XDP, or the namespaces' kernel sockets.
+    #[arg(long, value_enum, default_value = "smoltcp")]
+    endpoints: Endpoints,
+    /// Conntrack capacity per tortie-fastpath worker (every connection of a run leaves an
+    /// entry until it expires).
+    #[arg(long, default_value_t = 262_144)]
+    conntrack_capacity: usize,
     /// tortie-fastpath binary (default: next to this executable, else on PATH).
     #[arg(long)]
     fastpath_bin: Option<PathBuf>,
@@ -61,6 +68,26 @@ pub struct ConnrateArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
+}
+
+/// Which end hosts open the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Endpoints {
+    /// smoltcp client and server on AF_XDP sockets, one thread for both.
+    Smoltcp,
+    /// Kernel sockets: client threads in the generator namespace, acceptors in the sink's.
+    Kernel,
+}
+
+impl Endpoints {
+    /// Default connections in flight.
+    pub fn default_concurrency(self) -> usize {
+        match self {
+            Endpoints::Smoltcp => 64,
+            Endpoints::Kernel => 8,
+        }
+    }
 }
 
 /// One trial's result.
@@ -107,162 +134,32 @@ pub struct ConnReport {
     pub ratios: Vec<Ratio>,
     /// Scenarios that could not run.
     pub unavailable: Vec<Unavailable>,
-    /// Client threads.
+    /// tortie-fastpath's own counters at the end of the run (workers, drops by reason).
+    pub fastpath_counters: Vec<FastpathCounters>,
+    /// Connections in flight (smoltcp sockets or client threads).
     pub concurrency: usize,
+    /// Which end hosts opened them.
+    pub endpoints: Endpoints,
     /// Seconds per trial.
     pub trial_s: f64,
 }
 
-fn enter(ns: &Path) -> Result<(), HarnessError> {
-    let f = std::fs::File::open(ns).map_err(|e| HarnessError::Io {
-        path: ns.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| HarnessError::Io {
-        path: ns.to_path_buf(),
-        reason: format!("setns: {e}"),
-    })
-}
-
-fn serve(listener: &TcpListener, stop: &AtomicBool) {
-    let mut byte = [0u8; 1];
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((mut s, _)) => {
-                let _ = s.set_nonblocking(false);
-                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                if s.read_exact(&mut byte).is_ok() {
-                    let _ = s.write_all(&byte);
-                }
-                // Dropping closes first: TIME_WAIT stays here.
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
-}
-
-fn one_connection(addr: SocketAddr) -> std::io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(1)))?;
-    s.set_nodelay(true)?;
-    s.write_all(b"x")?;
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b)?;
-    Ok(())
-}
-
-/// One trial through `topo`.
-pub fn trial(
-    topo: &Topology,
-    duration: Duration,
-    concurrency: usize,
-) -> Result<ConnTrial, HarnessError> {
-    let addr: SocketAddr = format!("{DEST_ADDR}:{PORT}")
-        .parse()
-        .map_err(|_| HarnessError::Trial("server address".into()))?;
-    let (sink, gen_ns) = (
-        Topology::ns_path(&topo.sink_ns),
-        Topology::ns_path(&topo.gen_ns),
-    );
-    let stop_server = AtomicBool::new(false);
-    let ok = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-    std::thread::scope(|s| -> Result<ConnTrial, HarnessError> {
-        let stop = &stop_server;
-        s.spawn(move || {
-            let listener = enter(&sink)
-                .map_err(|e| e.to_string())
-                .and_then(|()| TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}")))
-                .and_then(|l| {
-                    l.set_nonblocking(true)
-                        .map(|()| l)
-                        .map_err(|e| e.to_string())
-                });
-            match listener {
-                Ok(l) => {
-                    let _ = ready_tx.send(Ok(()));
-                    // As many acceptors as clients, sharing the listening socket, so one
-                    // slow connection does not hold the others.
-                    std::thread::scope(|inner| {
-                        for _ in 1..concurrency.max(1) {
-                            if let Ok(l2) = l.try_clone() {
-                                inner.spawn(move || serve(&l2, stop));
-                            }
-                        }
-                        serve(&l, stop);
-                    });
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            }
-        });
-        let ready = ready_rx.recv_timeout(Duration::from_secs(5));
-        if !matches!(ready, Ok(Ok(()))) {
-            stop.store(true, Ordering::Relaxed);
-            return Err(HarnessError::Trial(format!(
-                "server did not start: {ready:?}"
-            )));
-        }
-        let start = Instant::now();
-        let deadline = start + duration;
-        let clients: Vec<_> = (0..concurrency.max(1))
-            .map(|_| {
-                let (ok, failed, gen_ns) = (&ok, &failed, gen_ns.clone());
-                s.spawn(move || -> Histogram {
-                    let mut h = Histogram::default();
-                    if enter(&gen_ns).is_err() {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        return h;
-                    }
-                    while Instant::now() < deadline {
-                        let t = Instant::now();
-                        match one_connection(addr) {
-                            Ok(()) => {
-                                h.record(t.elapsed().as_nanos() as u64);
-                                ok.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(_) => {
-                                failed.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                    h
-                })
-            })
-            .collect();
-        let mut lat = Histogram::default();
-        for c in clients {
-            if let Ok(h) = c.join() {
-                lat.merge(&h);
-            }
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
-        let n = ok.load(Ordering::Relaxed);
-        let us = |q: f64| lat.quantile(q).map(|ns| (ns as f64 / 10.0).round() / 100.0);
-        Ok(ConnTrial {
-            connections: n,
-            failures: failed.load(Ordering::Relaxed),
-            per_s: n as f64 / elapsed.max(1e-9),
-            p50_us: us(0.5),
-            p99_us: us(0.99),
-        })
-    })
-}
-
 /// Run `connrate`.
 pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
-    if a.trials == 0 || !(a.trial_s > 0.0 && a.trial_s <= 600.0) || a.concurrency == 0 {
+    let concurrency = a
+        .concurrency
+        .unwrap_or_else(|| a.endpoints.default_concurrency());
+    if a.trials == 0 || !(a.trial_s > 0.0 && a.trial_s <= 600.0) || concurrency == 0 {
         anyhow::bail!("--trials and --concurrency must be >= 1 and --trial-s in (0, 600]");
     }
     let opts = DutOptions {
         fastpath_bin: a.fastpath_bin.clone(),
         fastpath_mode: a.fastpath_mode.clone(),
+        workers: 1,
+        fastpath_extra: vec![
+            "--conntrack-capacity".into(),
+            a.conntrack_capacity.to_string(),
+        ],
     };
     let mut duts = Vec::new();
     let mut unavailable = Vec::new();
@@ -272,7 +169,34 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
             rules: if system.uses_rules() { a.rules } else { 0 },
         };
         match Dut::build(sc, &format!("t{i}"), &opts) {
-            Ok(d) => duts.push(d),
+            Ok(d) => {
+                let smol = match a.endpoints {
+                    Endpoints::Kernel => {
+                        d.topo
+                            .end_hosts_full_checksums()
+                            .with_context(|| format!("end hosts of {}", sc.label()))?;
+                        None
+                    }
+                    Endpoints::Smoltcp => match smol::SmolEndpoints::start(&d.topo) {
+                        Ok(ends) => Some(ends),
+                        // No AF_XDP here: say so, as for a system that cannot run.
+                        Err(HarnessError::Unavailable(why)) => {
+                            eprintln!("connrate: {} end hosts unavailable: {why}", sc.label());
+                            unavailable.push(Unavailable {
+                                system: sc.system.name(),
+                                rules: sc.rules,
+                                reason: format!("smoltcp end hosts: {why}"),
+                            });
+                            continue;
+                        }
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("end hosts of {}", sc.label()));
+                        }
+                    },
+                };
+                // Dropped before the DUT (its sockets are on the DUT's veths).
+                duts.push((smol, d));
+            }
             Err(HarnessError::Unavailable(why)) => {
                 eprintln!("connrate: {} unavailable: {why}", sc.label());
                 unavailable.push(Unavailable {
@@ -284,12 +208,16 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("building {}", sc.label())),
         }
     }
-    duts.iter().for_each(Dut::pause);
+    duts.iter().for_each(|(_, d)| d.pause());
     let mut results: HashMap<Scenario, Vec<ConnTrial>> = HashMap::new();
     for round in 0..a.trials {
-        for d in &duts {
+        for (smol, d) in &duts {
             d.resume();
-            let t = trial(&d.topo, Duration::from_secs_f64(a.trial_s), a.concurrency);
+            let duration = Duration::from_secs_f64(a.trial_s);
+            let t = match smol {
+                Some(ends) => ends.trial(duration, concurrency),
+                None => kernel::trial(&d.topo, duration, concurrency),
+            };
             d.pause();
             let t = t.with_context(|| format!("round {} of {}", round + 1, d.scenario.label()))?;
             eprintln!(
@@ -304,7 +232,24 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
             results.entry(d.scenario).or_default().push(t);
         }
     }
-    let scenarios: Vec<Scenario> = duts.iter().map(|d| d.scenario).collect();
+    let fastpath_counters: Vec<FastpathCounters> = duts
+        .iter()
+        .filter_map(|(_, d)| {
+            d.resume();
+            Some(FastpathCounters {
+                system: d.scenario.system.name(),
+                rules: d.scenario.rules,
+                counters: d.fastpath_counters()?,
+            })
+        })
+        .collect();
+    for c in &fastpath_counters {
+        eprintln!(
+            "connrate: {}@{} fastpath drops by reason: {}",
+            c.system, c.rules, c.counters["drops_by_reason"]
+        );
+    }
+    let scenarios: Vec<Scenario> = duts.iter().map(|(_, d)| d.scenario).collect();
     drop(duts);
     let runs: Vec<ConnSummary> = scenarios
         .iter()
@@ -359,7 +304,9 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
         ratios,
         runs,
         unavailable,
-        concurrency: a.concurrency,
+        fastpath_counters,
+        concurrency,
+        endpoints: a.endpoints,
         trial_s: a.trial_s,
     };
     match a.output {
