@@ -1,5 +1,6 @@
-//! Benchmarks: 100,000 IPv4 prefixes from one peer into the Loc-RIB, and a 50-speaker
-//! iBGP full mesh converging in the in-process simulation.
+//! Benchmarks: 100,000 IPv4 prefixes from one peer into the Loc-RIB (without and with an
+//! import policy of Calico BGPFilter shape), and a 50-speaker iBGP full mesh converging in
+//! the in-process simulation (without and with Calico's export filter on every session).
 //!
 //! Run: `cargo bench -p tortie-bgp --bench rib -- --warm-up-time 1 --measurement-time 5`
 //! Besides criterion's timings, it prints the resident memory retained per route.
@@ -12,7 +13,10 @@ use tortie_bgp::sim::Network;
 use tortie_bgp::wire::{
     AsPath, Context, Family, NextHop, Nlri, PathAttributes, Prefix, pack_announcements,
 };
-use tortie_bgp::{LocalRoute, PeerConfig, Speaker, SpeakerConfig};
+use tortie_bgp::{
+    LocalRoute, PeerConfig, PolicyAction, PolicyRule, PrefixMatch, RoutePolicy, SourceMatch,
+    Speaker, SpeakerConfig,
+};
 
 const ROUTES: u32 = 100_000;
 
@@ -56,19 +60,77 @@ fn updates() -> Vec<Vec<u8>> {
     msgs
 }
 
+fn net(a: [u8; 4], len: u8) -> Prefix {
+    Prefix::new(IpAddr::V4(Ipv4Addr::from(a)), len).unwrap()
+}
+
+/// An import policy shaped like a BGPFilter: four rules, the last one matching every
+/// prefix of the bench, so each prefix walks the whole list.
+fn import_policy() -> RoutePolicy {
+    RoutePolicy {
+        rules: vec![
+            PolicyRule::prefix(
+                PrefixMatch::Equal(net([0, 0, 0, 0], 0)),
+                PolicyAction::Reject,
+            ),
+            PolicyRule::prefix(
+                PrefixMatch::In(net([198, 18, 0, 0], 15)),
+                PolicyAction::Reject,
+            ),
+            PolicyRule {
+                prefix: Some(PrefixMatch::In(net([8, 0, 0, 0], 6))),
+                length: Some((25, 32)),
+                ..PolicyRule::any(PolicyAction::Reject)
+            },
+            PolicyRule::prefix(PrefixMatch::In(net([8, 0, 0, 0], 6)), PolicyAction::Accept),
+        ],
+        default: PolicyAction::Reject,
+    }
+}
+
+/// Calico's export filter as the agent builds it for a cluster with one pool.
+fn export_policy() -> RoutePolicy {
+    RoutePolicy {
+        rules: vec![
+            PolicyRule {
+                source: Some(SourceMatch::EbgpPeers),
+                ..PolicyRule::any(PolicyAction::Reject)
+            },
+            PolicyRule {
+                source: Some(SourceMatch::Local),
+                ..PolicyRule::any(PolicyAction::Accept)
+            },
+            PolicyRule::prefix(
+                PrefixMatch::In(net([10, 64, 0, 0], 10)),
+                PolicyAction::Accept,
+            ),
+        ],
+        default: PolicyAction::Reject,
+    }
+}
+
 /// A speaker with one Established iBGP peer; returns it and the connection id.
-fn established_speaker() -> (Speaker, u64) {
-    let (s, conn) = tortie_bgp::sim::established_ibgp_speaker(
+fn established_speaker(policy: bool) -> (Speaker, u64) {
+    let (s, conn) = tortie_bgp::sim::established_ibgp_speaker_with(
         64512,
         Ipv4Addr::new(198, 18, 0, 5),
         Ipv4Addr::new(198, 18, 0, 1),
+        |p| {
+            if policy {
+                p.import_policy = import_policy();
+            }
+        },
     );
     assert_eq!(s.peer_state(0), Some(tortie_bgp::fsm::State::Established));
     (s, conn)
 }
 
 fn ingest(msgs: &[Vec<u8>]) -> Speaker {
-    let (mut s, conn) = established_speaker();
+    ingest_with(msgs, false)
+}
+
+fn ingest_with(msgs: &[Vec<u8>], policy: bool) -> Speaker {
+    let (mut s, conn) = established_speaker(policy);
     s.reserve_routes(ROUTES as usize);
     for m in msgs {
         s.message(conn, m);
@@ -92,6 +154,10 @@ fn rss() -> usize {
 }
 
 fn mesh(n: u8) -> Network {
+    mesh_with(n, false)
+}
+
+fn mesh_with(n: u8, policy: bool) -> Network {
     let mut net = Network::new();
     let addr = |i: u8| IpAddr::V4(Ipv4Addr::new(198, 18, 1, i + 1));
     for i in 0..n {
@@ -101,6 +167,9 @@ fn mesh(n: u8) -> Network {
             .map(|j| {
                 let mut p = PeerConfig::new(addr(j), 64512);
                 p.local_address = Some(addr(i));
+                if policy {
+                    p.export_policy = export_policy();
+                }
                 p
             })
             .collect();
@@ -139,16 +208,24 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("bgp");
     g.sample_size(10);
     g.bench_function("loc_rib_100k_ipv4", |b| b.iter(|| black_box(ingest(&msgs))));
-    g.bench_function("mesh_50_converge", |b| {
-        b.iter(|| {
-            let mut net = mesh(50);
-            for i in 0..50 {
-                net.start(i);
-            }
-            assert!(net.run_until(Duration::from_secs(60), |n| converged(n, 50)));
-            black_box(net.now())
-        })
+    g.bench_function("loc_rib_100k_ipv4_import_policy", |b| {
+        b.iter(|| black_box(ingest_with(&msgs, true)))
     });
+    for (name, policy) in [
+        ("mesh_50_converge", false),
+        ("mesh_50_converge_export_policy", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut net = mesh_with(50, policy);
+                for i in 0..50 {
+                    net.start(i);
+                }
+                assert!(net.run_until(Duration::from_secs(60), |n| converged(n, 50)));
+                black_box(net.now())
+            })
+        });
+    }
     g.finish();
     let mut net = mesh(50);
     let t = Instant::now();

@@ -4,6 +4,7 @@
 //! its resources (Calico's BGPConfiguration / BGPPeer / Node) into them.
 
 use crate::error::ConfigError;
+use crate::policy::RoutePolicy;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use tortie_bgp_wire::Family;
@@ -73,6 +74,20 @@ impl SpeakerConfig {
             }
             if p.remote_as == 0 {
                 return Err(ConfigError::InvalidRemoteAs(p.address));
+            }
+            if p.local_as == Some(0) {
+                return Err(ConfigError::InvalidPeerLocalAs(p.address));
+            }
+            if p.ttl_security == Some(0) {
+                return Err(ConfigError::InvalidTtlSecurity(p.address));
+            }
+            if let Some(rt) = p.restart_time
+                && rt > Duration::from_secs(4095)
+            {
+                return Err(ConfigError::PeerRestartTimeTooLong {
+                    peer: p.address,
+                    secs: rt.as_secs(),
+                });
             }
             if p.families.is_empty() {
                 return Err(ConfigError::NoFamilies(p.address));
@@ -178,6 +193,29 @@ pub struct PeerConfig {
     pub add_path_receive: Vec<Family>,
     /// Offer graceful restart on this session (needs the speaker-wide switch too).
     pub graceful_restart: bool,
+    /// Restart time advertised on this session (RFC 4724 §3), instead of the speaker-wide
+    /// one (Calico's per-peer `maxRestartTime`).
+    pub restart_time: Option<Duration>,
+    /// The AS this speaker presents to this neighbour instead of the speaker's (Calico's
+    /// `localASNumber`): it goes in our OPEN, decides iBGP vs eBGP for the session, is
+    /// prepended towards the neighbour and is what its routes are loop-checked against.
+    pub local_as: Option<u32>,
+    /// Towards an eBGP neighbour, keep the next hop of learned routes instead of setting
+    /// ourselves (BIRD's `next hop keep`; Calico's `nextHopMode: Keep` /
+    /// `keepOriginalNextHop`). Routes we originate still carry our address.
+    pub next_hop_keep: bool,
+    /// GTSM (RFC 5082): the neighbour is at most this many hops away. We send with TTL 255
+    /// and the kernel drops segments arriving with a TTL below 256 − hops (`IP_MINTTL` /
+    /// `IPV6_MINHOPCOUNT`, set on the connecting socket and on each accepted one).
+    pub ttl_security: Option<u8>,
+    /// How many times our AS may appear in an AS_PATH received from this (eBGP) neighbour
+    /// before the route counts as a loop (RFC 4271 §9.1.2 uses 0; BIRD's `allow local as`,
+    /// Calico's `numAllowedLocalASNumbers`).
+    pub allow_local_as: u8,
+    /// Which received routes are kept (rejected ones are treated as withdrawn).
+    pub import_policy: RoutePolicy,
+    /// Which best routes may be sent to this neighbour, checked before the RFC rules.
+    pub export_policy: RoutePolicy,
 }
 
 impl PeerConfig {
@@ -207,6 +245,39 @@ impl PeerConfig {
             }],
             add_path_receive: vec![],
             graceful_restart: true,
+            restart_time: None,
+            local_as: None,
+            next_hop_keep: false,
+            ttl_security: None,
+            allow_local_as: 0,
+            import_policy: RoutePolicy::accept_all(),
+            export_policy: RoutePolicy::accept_all(),
         }
+    }
+
+    /// Whether going from `self` to `new` leaves the session itself alone: only policies,
+    /// next-hop handling and the route-reflection settings differ, which
+    /// [`crate::Speaker::update_peer`] applies without a reset.
+    pub fn same_session(&self, new: &PeerConfig) -> bool {
+        let mut probe = new.clone();
+        probe.import_policy.clone_from(&self.import_policy);
+        probe.export_policy.clone_from(&self.export_policy);
+        probe.next_hop_self = self.next_hop_self;
+        probe.next_hop_keep = self.next_hop_keep;
+        probe.next_hop_v4 = self.next_hop_v4;
+        probe.next_hop_v6 = self.next_hop_v6;
+        probe.route_reflector_client = self.route_reflector_client;
+        probe.cluster_id = self.cluster_id;
+        probe == *self
+    }
+
+    /// The AS we present on this session.
+    pub fn effective_local_as(&self, speaker_as: u32) -> u32 {
+        self.local_as.unwrap_or(speaker_as)
+    }
+
+    /// Whether the session is external (remote AS differs from the AS we present).
+    pub fn is_ebgp(&self, speaker_as: u32) -> bool {
+        self.remote_as != self.effective_local_as(speaker_as)
     }
 }

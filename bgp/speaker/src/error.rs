@@ -28,6 +28,20 @@ pub enum ConfigError {
     /// remote_as is 0.
     #[error("peer {0}: remote_as: AS 0 is reserved")]
     InvalidRemoteAs(IpAddr),
+    /// The per-peer local AS is 0.
+    #[error("peer {0}: local_as: AS 0 is reserved")]
+    InvalidPeerLocalAs(IpAddr),
+    /// GTSM needs at least one hop.
+    #[error("peer {0}: ttl_security must be 1..=255 hops (RFC 5082)")]
+    InvalidTtlSecurity(IpAddr),
+    /// The per-peer restart time does not fit the 12-bit field.
+    #[error("peer {peer}: restart_time {secs} s does not fit the 12-bit field (max 4095)")]
+    PeerRestartTimeTooLong {
+        /// Peer address.
+        peer: IpAddr,
+        /// Configured value.
+        secs: u64,
+    },
     /// No address family configured.
     #[error("peer {0}: families must not be empty")]
     NoFamilies(IpAddr),

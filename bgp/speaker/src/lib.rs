@@ -15,6 +15,7 @@
 pub mod config;
 pub mod error;
 pub mod fsm;
+pub mod policy;
 pub mod rib;
 pub mod route;
 pub mod runtime;
@@ -23,6 +24,7 @@ mod speaker;
 
 pub use config::{GracefulRestartConfig, IdleHoldConfig, PeerConfig, SpeakerConfig};
 pub use error::{ConfigError, RuntimeError};
+pub use policy::{PolicyAction, PolicyRule, PrefixMatch, RoutePolicy, RouteSource, SourceMatch};
 pub use route::{BestRoute, RouteAttrs, RouteEvent, RouteOrigin};
 pub use speaker::peer::Negotiated;
 pub use speaker::{Input, LocalRoute, Output, PeerId, PeerTimer, Speaker, TimerKey};

@@ -22,6 +22,8 @@ pub struct Node {
     pub addr: IpAddr,
     /// Every route event it emitted, in order.
     pub events: Vec<RouteEvent>,
+    /// Every session that came up (peer address), in order.
+    pub peer_ups: Vec<IpAddr>,
     /// False while "killed": connections to it fail and its timers are dropped.
     pub up: bool,
     timers: HashMap<TimerKey, u64>,
@@ -61,6 +63,7 @@ impl Network {
             speaker,
             addr,
             events: vec![],
+            peer_ups: vec![],
             up: true,
             timers: HashMap::new(),
         });
@@ -218,7 +221,8 @@ impl Network {
                     self.nodes[i].timers.remove(&key);
                 }
                 Output::Route(ev) => self.nodes[i].events.push(ev),
-                Output::PeerUp { .. } | Output::PeerDown { .. } => {}
+                Output::PeerUp { address, .. } => self.nodes[i].peer_ups.push(address),
+                Output::PeerDown { .. } => {}
             }
         }
     }
@@ -273,9 +277,22 @@ pub fn established_ibgp_speaker(
     local: std::net::Ipv4Addr,
     peer: std::net::Ipv4Addr,
 ) -> (Speaker, ConnId) {
+    established_ibgp_speaker_with(asn, local, peer, |_| {})
+}
+
+/// [`established_ibgp_speaker`] with the peer's configuration adjusted by `adjust` first
+/// (an import policy, say).
+pub fn established_ibgp_speaker_with(
+    asn: u32,
+    local: std::net::Ipv4Addr,
+    peer: std::net::Ipv4Addr,
+    adjust: impl FnOnce(&mut crate::PeerConfig),
+) -> (Speaker, ConnId) {
     use tortie_bgp_wire::{Capability, Context, Family, Message, Open};
     let mut cfg = crate::SpeakerConfig::new(asn, local);
-    cfg.peers = vec![crate::PeerConfig::new(IpAddr::V4(peer), asn)];
+    let mut p = crate::PeerConfig::new(IpAddr::V4(peer), asn);
+    adjust(&mut p);
+    cfg.peers = vec![p];
     let mut speaker = Speaker::new(cfg).expect("a valid one-peer configuration");
     let conn = speaker
         .start()

@@ -6,11 +6,12 @@
 //!       └──── shared state (routes, changes, peers) ◄───┘  └── SpeakerEvent (routes, up/down)
 //! ```
 //!
-//! One supervisor task on the caller's tokio runtime owns the speaker. Advertisement changes
-//! go to the running speaker; any change of the speaker configuration (peers, AS, router id,
-//! port) restarts it, because the speaker takes its peer set at start. The restart drops the
-//! sessions without a NOTIFICATION so graceful-restart helpers keep our routes; learned
-//! routes stay installed here and are swept once the sessions are back (see [`crate::SWEEP_MAX`]).
+//! One supervisor task on the caller's tokio runtime owns the speaker. Advertisement and
+//! peer changes go to the running speaker, one peer at a time (the other sessions are not
+//! touched); only a change of the speaker-wide settings (AS, router id, port, listen
+//! addresses, cluster id) restarts it. The restart drops the sessions without a NOTIFICATION
+//! so graceful-restart helpers keep our routes; learned routes stay installed here and are
+//! swept once the sessions are back (see [`crate::SWEEP_MAX`]).
 
 use crate::error::AgentError;
 use crate::import::{FastpathRoute, LearnedRoute, RouteChange};
@@ -112,7 +113,8 @@ impl BgpAgent {
     }
 
     /// Re-plans from `input` and reconciles the speaker: advertisements are added and
-    /// withdrawn in place; a changed peer set (or AS, router id, port) restarts the speaker.
+    /// withdrawn in place, peers added, removed and changed one at a time; a changed AS,
+    /// router id, port, listen address set or cluster id restarts the speaker.
     /// On a planning error nothing changes and the error is returned.
     pub fn update(&mut self, input: &AgentInput) -> Result<(), AgentError> {
         let new = plan_with_secrets(input, self.secrets.as_ref())?;

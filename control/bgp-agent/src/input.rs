@@ -87,6 +87,8 @@ pub(crate) struct ClusterView<'a> {
     pub peers: BTreeMap<&'a str, &'a BgpPeerSpec>,
     /// IPPools, by name.
     pub pools: BTreeMap<&'a str, &'a IpPoolSpec>,
+    /// BGPFilters, by name.
+    pub filters: BTreeMap<&'a str, &'a tortie_model::types::BgpFilterSpec>,
     /// Nodes present without `spec.bgp` (they run no BGP; named in errors).
     pub non_bgp_nodes: Vec<&'a str>,
 }
@@ -100,6 +102,7 @@ impl<'a> ClusterView<'a> {
             per_node: BTreeMap::new(),
             peers: BTreeMap::new(),
             pools: BTreeMap::new(),
+            filters: BTreeMap::new(),
             non_bgp_nodes: vec![],
         };
         for r in resources {
@@ -123,6 +126,9 @@ impl<'a> ClusterView<'a> {
                 }
                 Resource::IpPool(p) => {
                     view.pools.insert(p.metadata.name.as_str(), &p.spec);
+                }
+                Resource::BgpFilter(f) => {
+                    view.filters.insert(f.metadata.name.as_str(), &f.spec);
                 }
                 _ => {}
             }

@@ -27,14 +27,22 @@
 //! BGP passwords come from a [`SecretSource`] the caller supplies ([`SecretDir`] reads
 //! mounted-secret files); there is no Kubernetes client.
 //!
-//! Not handled (each is reported in [`AgentPlan::warnings`] when configured): `localASNumber` different from
-//! the node's AS, `numAllowedLocalASNumbers`, `ttlSecurity`, `filters` (BGPFilter),
-//! `reachableBy`, `localWorkloadSelector`, per-service LoadBalancer addresses, per-peer
-//! graceful-restart times (the speaker has one), `nextHopMode: Keep` towards eBGP peers.
+//! Every session gets Calico's BIRD export filter (own blocks, service and pool routes;
+//! nothing learned over eBGP is passed on), after the rules of the `BGPFilter`s its
+//! `BGPPeer` names. Per-peer `localASNumber`, `ttlSecurity` (GTSM), `maxRestartTime`,
+//! `nextHopMode`, `keepOriginalNextHop` and `numAllowedLocalASNumbers` are honoured. Peer changes reach the running
+//! speaker one peer at a time.
+//!
+//! Not handled (each is reported in [`AgentPlan::warnings`] when configured):
+//! `reachableBy`, `localWorkloadSelector`, per-service
+//! LoadBalancer addresses, `BGPFilter` rules on an `interface` (they match kernel routes,
+//! which the speaker never carries).
 
 mod advertise;
 mod agent;
 mod error;
+mod export;
+mod filters;
 mod import;
 mod input;
 mod peer_spec;
@@ -55,4 +63,6 @@ pub use plan::{
 };
 pub use secrets::{NoSecrets, SecretDir, SecretSource};
 pub use status::PeerStatus;
-pub use supervisor::{RESTART_DEFERRAL, STATUS_INTERVAL, SWEEP_MAX, SWEEP_QUIET};
+pub use supervisor::{
+    REMOVED_PEER_HOLD, RESTART_DEFERRAL, STATUS_INTERVAL, SWEEP_MAX, SWEEP_QUIET,
+};

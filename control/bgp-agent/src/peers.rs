@@ -190,33 +190,27 @@ fn push_bgp_peer(
     if mine == remote.address {
         return;
     }
-    if let Some(local_as) = spec.local_as_number
-        && local_as.0 != my_as
-    {
-        warnings.push(format!(
-            "BGPPeer {name:?} spec.localASNumber {} differs from the node's AS {my_as}: per-session local AS is not supported; peering to {} skipped",
-            local_as.0, remote.address
-        ));
-        return;
-    }
     let mut cfg = base_config(remote.address, remote.asn, remote.port);
     cfg.local_address = match spec.source_address {
         Some(SourceAddress::None) => None,
         _ => Some(mine),
     };
-    let ebgp = remote.asn != my_as;
+    // Calico v3.28 `localASNumber`: the AS this node presents to that peer.
+    cfg.local_as = spec.local_as_number.map(|a| a.0).filter(|a| *a != my_as);
+    let session_as = cfg.effective_local_as(my_as);
+    let ebgp = remote.asn != session_as;
+    // BIRD: `next hop self` (Self), `next hop keep` towards eBGP (Keep, or the older
+    // keepOriginalNextHop); Auto is BIRD's default (self towards eBGP, keep within iBGP).
     match spec.next_hop_mode {
         Some(NextHopMode::SelfMode) => cfg.next_hop_self = true,
-        Some(NextHopMode::Keep) if ebgp => warnings.push(format!(
-            "BGPPeer {name:?} spec.nextHopMode Keep: the speaker always sets next hop self towards eBGP peers"
-        )),
+        Some(NextHopMode::Keep) => cfg.next_hop_keep = ebgp,
         _ => {}
     }
     if spec.keep_original_next_hop && ebgp {
-        warnings.push(format!(
-            "BGPPeer {name:?} spec.keepOriginalNextHop: the speaker always sets next hop self towards eBGP peers"
-        ));
+        cfg.next_hop_keep = true;
     }
+    // GTSM (RFC 5082): Calico's `ttlSecurity` is the peer's hop count.
+    cfg.ttl_security = spec.ttl_security.filter(|h| *h > 0);
     if let Some(keepalive) = spec.keepalive_time.as_deref() {
         match parse_duration(keepalive) {
             Ok(k) if k.as_secs() >= 1 && k.as_secs() <= 21845 => cfg.hold_time = k * 3,
@@ -225,13 +219,17 @@ fn push_bgp_peer(
             )),
         }
     }
-    if let Some(rt) = spec.max_restart_time.as_deref()
-        && parse_duration(rt).ok() != Some(restart_time)
-    {
-        warnings.push(format!(
-            "BGPPeer {name:?} spec.maxRestartTime {rt:?}: the restart time is speaker-wide ({}s)",
-            restart_time.as_secs()
-        ));
+    // BIRD `graceful restart time` per peer: the restart time we advertise to it.
+    if let Some(rt) = spec.max_restart_time.as_deref() {
+        match parse_duration(rt) {
+            Ok(d) if d.as_secs() <= 4095 => {
+                cfg.restart_time = (d != restart_time).then_some(d);
+            }
+            _ => warnings.push(format!(
+                "BGPPeer {name:?} spec.maxRestartTime {rt:?} is not a duration of at most 4095s; the node's restart time ({}s) is used",
+                restart_time.as_secs()
+            )),
+        }
     }
     if let Some(p) = &spec.password {
         match crate::secrets::resolve(secrets, p, &format!("BGPPeer {name:?} spec.password")) {
@@ -239,13 +237,11 @@ fn push_bgp_peer(
             Err(w) => warnings.push(w),
         }
     }
+    // BIRD `allow local as N`: our AS may appear N times in a received path.
+    if let Some(n) = spec.num_allowed_local_as_numbers.filter(|n| *n > 0) {
+        cfg.allow_local_as = u8::try_from(n).unwrap_or(u8::MAX);
+    }
     for (set, field) in [
-        (
-            spec.num_allowed_local_as_numbers.is_some_and(|n| n > 0),
-            "numAllowedLocalASNumbers",
-        ),
-        (spec.ttl_security.is_some_and(|n| n > 0), "ttlSecurity"),
-        (!spec.filters.is_empty(), "filters"),
         (!spec.reachable_by.is_empty(), "reachableBy"),
         (
             !spec.local_workload_selector.is_empty(),
@@ -263,7 +259,7 @@ fn push_bgp_peer(
         cfg.passive = remote.address.to_string() > mine.to_string();
     }
     let mut role = PeerRole::Peer;
-    if !ebgp {
+    if !ebgp && session_as == my_as {
         if let Some(mine) = me.cluster_id
             && remote.cluster_id != Some(mine)
         {

@@ -119,6 +119,9 @@ pub const DEFAULT_RESTART_TIME: Duration = Duration::from_secs(120);
 ///   turns that off); a node-specific peering never duplicates a global one;
 /// - a node with a cluster ID treats every iBGP peer outside its cluster as a
 ///   route-reflector client;
+/// - every session exports through Calico's export filter (`export.rs`), after the
+///   rules of the BGPFilters its BGPPeer names (`filters.rs`), which also give its
+///   import policy;
 /// - the node advertises its affine blocks (not from pools with `disableBGPExport`) and the
 ///   `serviceClusterIPs` / `serviceExternalIPs` / `serviceLoadBalancerIPs` CIDRs, with the
 ///   communities `prefixAdvertisements` assigns, and LOCAL_PREF 2147482623 (Calico's
@@ -177,7 +180,25 @@ pub fn plan_with_secrets(
             "must be at most 4095s (the graceful-restart capability's 12-bit field)",
         ));
     }
-    let planned = peers::compute(&view, &me, my_as, restart_time, secrets, &mut warnings)?;
+    let pools = pool_rules(&view);
+    let advertisements =
+        advertise::compute(&view, &me, &input.local_blocks, &pools, &mut warnings)?;
+    let mut planned = peers::compute(&view, &me, my_as, restart_time, secrets, &mut warnings)?;
+    // BGPFilter rules first, then Calico's export filter.
+    crate::filters::apply(&view, &mut planned, &mut warnings);
+    let own_blocks: Vec<IpNet> = advertisements
+        .iter()
+        .filter(|a| a.kind == advertise::AdvertisementKind::Block)
+        .map(|a| a.prefix)
+        .collect();
+    let export = crate::export::calico_export(&pools, &own_blocks);
+    for p in &mut planned {
+        p.config
+            .export_policy
+            .rules
+            .extend(export.rules.iter().cloned());
+        p.config.export_policy.default = export.default;
+    }
     let mut speaker = SpeakerConfig::new(my_as, router_id);
     speaker.listen_port = Some(view.listen_port(&me.name));
     let bind_node_ip = view
@@ -194,9 +215,6 @@ pub fn plan_with_secrets(
     speaker.cluster_id = me.cluster_id;
     speaker.graceful_restart.restart_time = restart_time;
     speaker.peers = planned.iter().map(|p| p.config.clone()).collect();
-    let pools = pool_rules(&view);
-    let advertisements =
-        advertise::compute(&view, &me, &input.local_blocks, &pools, &mut warnings)?;
     speaker.validate()?;
     Ok(AgentPlan {
         speaker,

@@ -28,6 +28,10 @@ pub const SWEEP_QUIET: Duration = Duration::from_secs(1);
 /// Longest selection deferral after an in-process restart (RFC 4724 §4.1): a planned peer
 /// that is down cannot hold back route changes longer than this.
 pub const RESTART_DEFERRAL: Duration = Duration::from_secs(5);
+/// How long the routes of a peer removed from the plan stay installed (stale: any fresh
+/// path wins). A topology change (mesh → route reflectors) removes peerings whose routes
+/// come back over new sessions moments later; without the hold they would flap.
+pub const REMOVED_PEER_HOLD: Duration = Duration::from_secs(10);
 /// Attempts to bind the listener again after a restart (the old listener closes
 /// asynchronously), 100 ms apart.
 const BIND_ATTEMPTS: u32 = 50;
@@ -120,7 +124,10 @@ impl Supervisor {
     }
 
     async fn apply(&mut self, new: AgentPlan, events: &mut Option<Events>) {
-        let restart = new.speaker != self.plan.speaker;
+        // Only speaker-wide settings (AS, router id, port, listen addresses, cluster id,
+        // graceful restart) need a new speaker; peers are added, changed and removed on the
+        // running one, so the other sessions are not touched.
+        let restart = speaker_wide(&new.speaker) != speaker_wide(&self.plan.speaker);
         let old = std::mem::replace(&mut self.plan, new);
         {
             let now = unix_now();
@@ -132,8 +139,12 @@ impl Supervisor {
                 .iter()
                 .map(|p| {
                     let mut row = PeerStatus::initial(p, now);
+                    let unchanged = old
+                        .peer(p.config.address)
+                        .is_some_and(|o| o.config.same_session(&p.config));
                     if let Some(prev) = previous.iter().find(|q| q.address == row.address)
                         && !restart
+                        && unchanged
                     {
                         row.state = prev.state.clone();
                         row.since_unix = prev.since_unix;
@@ -149,12 +160,21 @@ impl Supervisor {
         if restart {
             tracing::info!(
                 peers = self.plan.peers.len(),
-                "BGP configuration changed: restarting the speaker"
+                "BGP speaker-wide configuration changed: restarting the speaker"
             );
             self.restart(events).await;
             return;
         }
-        let Some(h) = &self.speaker else { return };
+        let Some(h) = self.speaker.clone() else {
+            return;
+        };
+        if !self.reconcile_peers(&h, &old).await {
+            // The running speaker no longer matches the plan: start over from the plan
+            // (gracefully, as any restart), rather than leave a peer misconfigured.
+            tracing::warn!("BGP peer changes failed: restarting the speaker");
+            self.restart(events).await;
+            return;
+        }
         let new_set: HashMap<IpNet, &Advertisement> = self
             .plan
             .advertisements
@@ -171,6 +191,47 @@ impl Supervisor {
                 let _ = h.originate(a.wire_prefix(), a.local_route());
             }
         }
+    }
+
+    /// Applies the peer differences between `old` and the current plan to the running
+    /// speaker: removed peers are removed, new ones added, changed ones updated (in place
+    /// for policy and next-hop changes, a reset of that one session otherwise). False when a
+    /// change failed (the failure is recorded on that peer's status row).
+    async fn reconcile_peers(&mut self, h: &SpeakerHandle, old: &AgentPlan) -> bool {
+        for o in &old.peers {
+            if self.plan.peer(o.config.address).is_none() {
+                tracing::info!(peer = %o.config.address, "BGP peer removed");
+                // Another Calico node computes the same change from the same datastore (mesh
+                // off, reflectors on): close quietly and keep its routes while the new
+                // sessions come up. Any other peer gets Cease and its routes go now.
+                let _ = if o.node.is_some() {
+                    h.remove_peer_gently(o.config.address, REMOVED_PEER_HOLD)
+                        .await
+                } else {
+                    h.remove_peer(o.config.address).await
+                };
+            }
+        }
+        let mut failed = vec![];
+        for p in &self.plan.peers {
+            let before = old.peer(p.config.address).map(|o| &o.config);
+            if before == Some(&p.config) {
+                continue;
+            }
+            tracing::info!(peer = %p.config.address, added = before.is_none(), "BGP peer configured");
+            if let Err(e) = h.update_peer(p.config.clone()).await {
+                tracing::warn!(peer = %p.config.address, error = %e, "BGP peer could not be configured");
+                failed.push((p.config.address, e.to_string()));
+            }
+        }
+        let mut s = lock(&self.shared);
+        let ok = failed.is_empty();
+        for (addr, e) in failed {
+            if let Some(row) = s.peers.iter_mut().find(|r| r.address == addr) {
+                row.last_error = Some(e);
+            }
+        }
+        ok
     }
 
     /// Replaces the speaker: the old one is dropped (its sessions close without a
@@ -305,6 +366,14 @@ impl Supervisor {
         if !s.changes.is_empty() {
             self.notify.notify_one();
         }
+    }
+}
+
+/// The speaker configuration without its peers: what only a new speaker can change.
+fn speaker_wide(cfg: &tortie_bgp::SpeakerConfig) -> tortie_bgp::SpeakerConfig {
+    tortie_bgp::SpeakerConfig {
+        peers: vec![],
+        ..cfg.clone()
     }
 }
 

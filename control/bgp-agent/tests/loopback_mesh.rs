@@ -1,6 +1,7 @@
 //! Three agents on 127.0.0.1-3 (one shared port, `bindMode: NodeIP`) built from one resource
 //! set: they form Calico's full mesh and learn each other's blocks; then the mesh is turned
-//! off and node 1 becomes a route reflector, and the routes flow through it.
+//! off and node 1 becomes a route reflector, and the routes flow through it. A node joining
+//! the mesh adds one session on each node and leaves the others alone.
 
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
@@ -312,8 +313,9 @@ async fn routes_of_a_deleted_node_are_swept_after_the_restart() {
         );
     }
     agents[0].take_changes();
-    // Node 3 disappears from node 1's view: node 1 restarts its speaker with node 2 only.
-    // Node 3 keeps running and never withdraws, so only the post-restart sweep removes it.
+    // Node 3 disappears from node 1's view: node 1 removes that one peer (quietly, keeping
+    // its routes for REMOVED_PEER_HOLD, as other nodes drop the peering at the same time).
+    // Node 3 keeps running and never withdraws, so only the end of the hold removes them.
     let without_n3: Vec<Resource> = resources
         .iter()
         .filter(|r| !(matches!(r, Resource::Node(_)) && r.name() == "n3"))
@@ -322,8 +324,9 @@ async fn routes_of_a_deleted_node_are_swept_after_the_restart() {
     agents[0].update(&input(0, &without_n3, true)).unwrap();
     assert_eq!(agents[0].plan().peers.len(), 1);
     let n3_block = net(NODES[2].2);
+    let limit = tortie_bgp_agent::REMOVED_PEER_HOLD.as_secs() + 5;
     assert!(
-        wait_routes(&agents[0], 10, |r| r.len() == 1
+        wait_routes(&agents[0], limit, |r| r.len() == 1
             && r[0].prefix == net(NODES[1].2))
         .await,
         "{:?}",
@@ -338,6 +341,71 @@ async fn routes_of_a_deleted_node_are_swept_after_the_restart() {
     assert_eq!(peers[0].address, ip(NODES[1].1));
     // The others still see node 3's block.
     assert!(agents[1].routes().iter().any(|r| r.prefix == n3_block));
+    for a in agents {
+        a.shutdown().await;
+    }
+}
+
+/// Two nodes meshed; a third joins: each of the first two adds one session, and the one
+/// they already had stays up (same "since", no flap, its route never withdrawn).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_adds_one_session_and_leaves_the_others_alone() {
+    let port = free_port();
+    let all = cluster(port, false);
+    let two: Vec<Resource> = all
+        .iter()
+        .filter(|r| !(matches!(r, Resource::Node(_)) && r.name() == "n3"))
+        .cloned()
+        .collect();
+    let rt = tokio::runtime::Handle::current();
+    let mut secrets: BTreeMap<(String, String), String> = BTreeMap::new();
+    secrets.insert(("bgp".into(), "mesh".into()), "m3sh-key".into());
+    let secrets: Arc<dyn SecretSource> = Arc::new(secrets);
+    let mut agents: Vec<BgpAgent> = (0..2)
+        .map(|i| BgpAgent::start_with_secrets(&rt, &input(i, &two, true), secrets.clone()).unwrap())
+        .collect();
+    for a in &agents {
+        let peers = wait_peers(a, 20, |p| p.len() == 1 && p[0].is_established()).await;
+        assert!(peers[0].is_established(), "{peers:?}");
+    }
+    let before: Vec<PeerStatus> = agents.iter().map(|a| a.peers()[0].clone()).collect();
+    for a in agents.iter_mut() {
+        a.take_changes();
+    }
+    // "since" has a one-second resolution: a reset now would show.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    agents.push(BgpAgent::start_with_secrets(&rt, &input(2, &all, true), secrets.clone()).unwrap());
+    for (i, a) in agents.iter_mut().enumerate().take(2) {
+        a.update(&input(i, &all, true)).unwrap();
+    }
+    for (i, a) in agents.iter().enumerate() {
+        assert!(
+            wait_routes(a, 20, has_others(i)).await,
+            "node {i}: {:?}",
+            a.routes()
+        );
+        let peers = wait_peers(a, 10, |p| {
+            p.len() == 2 && p.iter().all(PeerStatus::is_established)
+        })
+        .await;
+        assert!(peers.iter().all(PeerStatus::is_established), "{peers:?}");
+    }
+    for (i, a) in agents.iter_mut().enumerate().take(2) {
+        let old = &before[i];
+        let now = a.peers_now().await.unwrap();
+        let same = now.iter().find(|p| p.address == old.address).unwrap();
+        assert_eq!(same.since_unix, old.since_unix, "node {i}: {same:?}");
+        assert_eq!(same.flaps, 0);
+        assert!(same.is_established());
+        // Only the new node's block arrived; nothing was removed.
+        let changes = a.take_changes();
+        assert!(
+            changes
+                .iter()
+                .all(|c| matches!(c, RouteChange::Add(r) if r.prefix == net(NODES[2].2))),
+            "node {i}: {changes:?}"
+        );
+    }
     for a in agents {
         a.shutdown().await;
     }

@@ -8,6 +8,9 @@
 //! changes make the tables dirty, so they leave as ordinary deltas), [`BgpRunner::learned`]
 //! while the tables are built and [`BgpRunner::status`] for the published status.
 //!
+//! With `--routes-from-ipam=false` ([`BgpRunner::routes_from_ipam`]) the routes to other
+//! nodes' blocks come from BGP alone, as in Calico with BIRD.
+//!
 //! A plan that cannot be made (this node's Node without `spec.bgp.ipv4Address`, a malformed
 //! BGPPeer) or a speaker that cannot start (port in use) is logged and reported in the
 //! status (`bgp.error`); the next input change tries again. BGP passwords come from
@@ -18,7 +21,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tortie_abi::NodeId;
@@ -28,6 +31,14 @@ use tortie_bgp_agent::{
 
 use crate::cluster::Cluster;
 use crate::error::ControlError;
+
+/// With `--routes-from-ipam=false`: after the speaker starts, how long the learned routes
+/// must stay unchanged, with every session Established, before they alone route other
+/// nodes' blocks.
+pub const CONVERGED_QUIET: Duration = Duration::from_secs(1);
+/// With `--routes-from-ipam=false`: the longest the IPAM affinities stand in for BGP after
+/// the speaker starts (a peer that stays down must not keep them forever).
+pub const CONVERGE_MAX: Duration = Duration::from_secs(30);
 
 /// How long shutting down waits for the sessions to close with Cease.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
@@ -39,6 +50,12 @@ pub struct BgpRunner {
     agent: Option<BgpAgent>,
     error: Option<String>,
     secrets: Arc<dyn SecretSource>,
+    routes_from_ipam: bool,
+    /// When the speaker started, and when its learned routes last changed.
+    started: Option<(Instant, Instant)>,
+    /// The speaker has its table (every session Established, routes quiet), or gave up
+    /// waiting ([`CONVERGE_MAX`]).
+    converged: bool,
 }
 
 /// One BGP session, as published (`bgp.peers[]`).
@@ -130,7 +147,28 @@ impl BgpRunner {
                 Some(dir) => Arc::new(SecretDir::new(dir)),
                 None => Arc::new(NoSecrets),
             },
+            routes_from_ipam: true,
+            started: None,
+            converged: false,
         })
+    }
+
+    /// `--routes-from-ipam`: with `false`, other nodes' blocks and borrowed addresses are
+    /// routed only as BGP learns them (Calico with BIRD learns blocks only over BGP); the
+    /// datastore's affinities then give this node's own blackholes alone.
+    pub fn with_routes_from_ipam(mut self, on: bool) -> BgpRunner {
+        self.routes_from_ipam = on;
+        self
+    }
+
+    /// Whether other nodes' IPAM affinities and borrowed addresses make routes: with
+    /// `--routes-from-ipam` (the default), and otherwise until the speaker has converged
+    /// after it started (every session Established and no learned-route change for
+    /// [`CONVERGED_QUIET`], or [`CONVERGE_MAX`] at the latest). A restarted tortie-control
+    /// thus never sends the fastpath a table without the other nodes' blocks while its
+    /// sessions come back (Calico with BIRD keeps its kernel routes across a restart).
+    pub fn routes_from_ipam(&self) -> bool {
+        self.routes_from_ipam || !self.converged
     }
 
     /// Plans from the cluster state and starts the speaker, or reconciles the running one.
@@ -147,6 +185,8 @@ impl BgpRunner {
                     .map(|agent| {
                         tracing::info!(listening = ?agent.listening(), "BGP speaker started");
                         self.agent = Some(agent);
+                        let now = Instant::now();
+                        self.started = Some((now, now));
                     })
             }
         };
@@ -160,10 +200,37 @@ impl BgpRunner {
     }
 
     /// Whether the learned routes changed since the last call.
+    ///
+    /// Also true once, when the speaker has just converged and (with
+    /// `--routes-from-ipam=false`) the IPAM stand-in routes must go.
     pub fn take_changed(&mut self) -> bool {
-        self.agent
-            .as_mut()
-            .is_some_and(|a| !a.take_changes().is_empty())
+        let Some(agent) = self.agent.as_mut() else {
+            return false;
+        };
+        let changed = !agent.take_changes().is_empty();
+        let Some((started, last)) = self.started.as_mut() else {
+            return changed;
+        };
+        if self.converged {
+            return changed;
+        }
+        let now = Instant::now();
+        if changed {
+            *last = now;
+        }
+        let quiet = now.duration_since(*last) >= CONVERGED_QUIET;
+        let all_up = agent.peers().iter().all(PeerStatus::is_established);
+        if (all_up && quiet) || now.duration_since(*started) >= CONVERGE_MAX {
+            self.converged = true;
+            if !self.routes_from_ipam {
+                tracing::info!(
+                    after_ms = now.duration_since(*started).as_millis() as u64,
+                    "BGP converged: other nodes' blocks are routed from BGP alone"
+                );
+            }
+            return true;
+        }
+        changed
     }
 
     /// The learned routes in the fastpath's terms; `nodes` maps node addresses to ids.
@@ -222,6 +289,12 @@ mod tests {
         assert!(status.error.is_some(), "{status:?}");
         assert!(!runner.take_changed());
         assert!(runner.learned(&HashMap::new()).is_empty());
+        assert!(runner.routes_from_ipam());
+        let runner = runner.with_routes_from_ipam(false);
+        assert!(
+            runner.routes_from_ipam(),
+            "the speaker never started: IPAM routes stand in"
+        );
         runner.shutdown();
     }
 }

@@ -1,6 +1,7 @@
 //! Two tortie-control daemons in two node namespaces on one segment, meshed over BGP, with
 //! BIRD 2 (no kernel protocol) in the router namespace as a global BGPPeer that originates a
-//! fabric prefix.
+//! fabric prefix; and the same mesh with `--routes-from-ipam=false`, where the route to the
+//! other node's block exists only because BGP learned it.
 //!
 //! Needs root (network namespaces) and BIRD 2 (Debian `bird2`). Every namespace, daemon and
 //! file is removed at the end, also on failure; BIRD is stopped by its PID.
@@ -280,4 +281,99 @@ fn mesh_establishes_and_fabric_routes_reach_the_tables() {
             .any(|m| m.kind == tortie_ring::MessageKind::DELTA),
         "the withdrawal was not a delta"
     );
+}
+
+/// With `--routes-from-ipam=false` the other node's block is routed only as BGP learns it
+/// (Calico with BIRD), once the speaker has converged: it is a route to that node with the
+/// pool's encapsulation and origin `bgp`, and goes when that node's speaker stops (Cease),
+/// although the datastore's affinity is still there. The node's own block stays a blackhole.
+#[test]
+fn blocks_are_routed_from_bgp_alone_without_ipam_routes() {
+    let lab = Lab::new();
+    let store = Store::new();
+    store.pool("pool4", "198.19.0.0/20", "CrossSubnet", true);
+    store.affinity("n1", "198.19.0.0/26");
+    store.affinity("n2", "198.19.0.64/26");
+    let ring1 = store.dir.path().join("ring1");
+    let ring2 = store.dir.path().join("ring2");
+    let _d1 = Daemon::start_as(
+        "n1",
+        &lab.node,
+        &store,
+        &ring1,
+        &[
+            "--ip",
+            "198.18.1.11/24",
+            "--uplink",
+            "up0",
+            "--routes-from-ipam=false",
+        ],
+    );
+    let mut d2 = Daemon::start_as(
+        "n2",
+        &lab.node2,
+        &store,
+        &ring2,
+        &[
+            "--ip",
+            "198.18.1.12/24",
+            "--uplink",
+            "q0",
+            "--routes-from-ipam=false",
+        ],
+    );
+    let mut reader1 = Reader::open(&ring1);
+    wait_for("the mesh session Established", T, || {
+        peer_up(&status(&store, "n1"), "198.18.1.12").then_some(())
+    });
+    reader1.until("n2 (its MAC resolved) in n1's tables", T, |t| {
+        t.nodes.iter().any(|n| n.addr.to_string() == "198.18.1.12")
+    });
+    let n2_id = reader1
+        .state
+        .tables
+        .nodes
+        .iter()
+        .find(|n| n.addr.to_string() == "198.18.1.12")
+        .map(|n| n.id)
+        .expect("n2 in n1's tables");
+    reader1.until("n2's block, learned over BGP", T, |t| {
+        t.routes.iter().any(|r| {
+            r.prefix.addr.to_string() == "198.19.0.64"
+                && r.prefix.len == 26
+                && r.target
+                    == abi::RouteTarget::Node {
+                        node: n2_id,
+                        encap: Some(abi::IpipMode::CrossSubnet),
+                    }
+        })
+    });
+    // Until the speaker has converged the affinity stands in (a restarted daemon never
+    // sends a table without the other nodes' blocks); then BGP alone routes the block.
+    let doc1 = wait_for("n1 publishes n2's block learned over BGP", T, || {
+        let d = status(&store, "n1");
+        published_route(&d, "198.19.0.64/26")
+            .is_some_and(|r| r["target"] == "node" && r["origin"] == "bgp")
+            .then_some(d)
+    });
+    assert_eq!(
+        published_route(&doc1, "198.19.0.64/26").unwrap()["node"],
+        "n2"
+    );
+    assert_eq!(
+        reader1.route("198.19.0.0/26"),
+        Some(abi::RouteTarget::Blackhole),
+        "n1's own block"
+    );
+    // n2's speaker goes (SIGTERM: Cease): its block leaves n1's table, affinity or not.
+    d2.signal("-TERM");
+    assert!(
+        d2.wait_exit(Duration::from_secs(10)).is_some(),
+        "n2 did not stop"
+    );
+    reader1.until("n2's block withdrawn", T, |t| {
+        !t.routes
+            .iter()
+            .any(|r| r.prefix.addr.to_string() == "198.19.0.64" && r.prefix.len == 26)
+    });
 }

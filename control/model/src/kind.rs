@@ -32,6 +32,8 @@ pub enum Kind {
     BgpConfiguration,
     /// BGP peering.
     BgpPeer,
+    /// BGP import/export rules referenced by BGPPeers.
+    BgpFilter,
     /// A Calico node.
     Node,
     /// A host interface under policy.
@@ -52,7 +54,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in documentation order.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::NetworkPolicy,
         Kind::GlobalNetworkPolicy,
         Kind::Tier,
@@ -63,6 +65,7 @@ impl Kind {
         Kind::IpamConfiguration,
         Kind::BgpConfiguration,
         Kind::BgpPeer,
+        Kind::BgpFilter,
         Kind::Node,
         Kind::HostEndpoint,
         Kind::WorkloadEndpoint,
@@ -86,6 +89,7 @@ impl Kind {
             Kind::IpamConfiguration => "IPAMConfiguration",
             Kind::BgpConfiguration => "BGPConfiguration",
             Kind::BgpPeer => "BGPPeer",
+            Kind::BgpFilter => "BGPFilter",
             Kind::Node => "Node",
             Kind::HostEndpoint => "HostEndpoint",
             Kind::WorkloadEndpoint => "WorkloadEndpoint",
@@ -121,6 +125,7 @@ impl Kind {
             Kind::IpamConfiguration => "ipamconfigurations",
             Kind::BgpConfiguration => "bgpconfigurations",
             Kind::BgpPeer => "bgppeers",
+            Kind::BgpFilter => "bgpfilters",
             Kind::Node => "nodes",
             Kind::HostEndpoint => "hostendpoints",
             Kind::WorkloadEndpoint => "workloadendpoints",
@@ -165,6 +170,7 @@ impl Kind {
             Kind::IpamConfiguration => &["ipamconfiguration", "ipamconfig", "ipamconfigs"],
             Kind::BgpConfiguration => &["bgpconfiguration", "bgpconfig", "bgpconfigs"],
             Kind::BgpPeer => &["bgppeer", "bgpp", "bgpps", "bp", "bps"],
+            Kind::BgpFilter => &["bgpfilter", "bgpf", "bgpfs"],
             Kind::Node => &["node", "no", "nos"],
             Kind::HostEndpoint => &["hostendpoint", "hep", "heps"],
             Kind::WorkloadEndpoint => &["workloadendpoint", "wep", "weps"],
@@ -225,6 +231,7 @@ mod tests {
             ("wep", Kind::WorkloadEndpoint),
             ("hep", Kind::HostEndpoint),
             ("bgppeer", Kind::BgpPeer),
+            ("bgpfilters", Kind::BgpFilter),
             ("bgpconfig", Kind::BgpConfiguration),
             ("nodes", Kind::Node),
             ("felixconfiguration", Kind::FelixConfiguration),

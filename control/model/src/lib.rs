@@ -67,10 +67,10 @@ pub use error::{FieldPath, Location, ModelError, Segment};
 pub use kind::{CALICO_API_VERSION, K8S_CORE_API_VERSION, K8S_NETWORKING_API_VERSION, Kind};
 pub use meta::ObjectMeta;
 pub use resource::{
-    BgpConfiguration, BgpPeer, ClusterInformation, FelixConfiguration, GlobalNetworkPolicy,
-    HostEndpoint, IpPool, IpReservation, IpamConfiguration, KubernetesNamespace,
-    KubernetesNetworkPolicy, NetworkPolicy, NetworkSet, Node, Object, Profile, Resource,
-    ResourceKey, Tier, WorkloadEndpoint,
+    BgpConfiguration, BgpFilter, BgpPeer, ClusterInformation, FelixConfiguration,
+    GlobalNetworkPolicy, HostEndpoint, IpPool, IpReservation, IpamConfiguration,
+    KubernetesNamespace, KubernetesNetworkPolicy, NetworkPolicy, NetworkSet, Node, Object, Profile,
+    Resource, ResourceKey, Tier, WorkloadEndpoint,
 };
 pub use update::{check_pool_overlap, check_update};
 pub use validate::workload_endpoint_name;

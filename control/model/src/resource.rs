@@ -52,6 +52,8 @@ pub type IpamConfiguration = Object<IpamConfigurationSpec>;
 pub type BgpConfiguration = Object<BgpConfigurationSpec>;
 /// A BGPPeer.
 pub type BgpPeer = Object<BgpPeerSpec>;
+/// A BGPFilter.
+pub type BgpFilter = Object<BgpFilterSpec>;
 /// A Node.
 pub type Node = Object<NodeSpec>;
 /// A HostEndpoint.
@@ -169,6 +171,7 @@ resources! {
     IpamConfiguration => IpamConfigurationSpec,
     BgpConfiguration => BgpConfigurationSpec,
     BgpPeer => BgpPeerSpec,
+    BgpFilter => BgpFilterSpec,
     Node => NodeSpec,
     HostEndpoint => HostEndpointSpec,
     WorkloadEndpoint => WorkloadEndpointSpec,

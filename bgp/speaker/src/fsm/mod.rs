@@ -61,6 +61,19 @@ pub enum Timer {
     Stable,
 }
 
+impl Timer {
+    /// Every timer (to stop them all when a peer is removed).
+    pub const ALL: [Timer; 7] = [
+        Timer::ConnectRetry,
+        Timer::Hold,
+        Timer::Keepalive,
+        Timer::DelayOpen,
+        Timer::IdleHold,
+        Timer::CollisionHold,
+        Timer::Stable,
+    ];
+}
+
 /// Inputs to the FSM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsmEvent {
@@ -539,6 +552,12 @@ impl Fsm {
             }
             (State::OpenConfirm, Received::Keepalive) => {
                 self.state = State::Established;
+                // §6.8: with one connection Established, a connection still being opened
+                // would only collide with it (and some speakers take a new connection from
+                // an Established neighbour as its graceful restart): abort it.
+                if let Some(c) = self.connecting.take() {
+                    out.push(FsmAction::Close(c));
+                }
                 if let Some(s) = self.secondary.take() {
                     out.push(FsmAction::Send(
                         s.id,

@@ -394,3 +394,25 @@ fn connection_lost_in_opensent_goes_active_without_damping() {
     assert_eq!(timer(&a, Timer::IdleHold), None);
     assert_eq!(f.flaps, 0);
 }
+
+#[test]
+fn pending_connect_is_aborted_once_the_incoming_session_is_established() {
+    // Our attempt 100 is still in progress when the peer's connection 7 comes in and goes
+    // all the way to Established: 100 must be aborted, or it would reach the peer later
+    // as a new connection from an Established neighbour.
+    let mut f = Fsm::new(cfg(), 100);
+    let a = f.handle(FsmEvent::Start);
+    assert_eq!(a[0], FsmAction::Connect(100));
+    f.handle(FsmEvent::TcpAccepted(7));
+    f.handle(FsmEvent::Received(
+        7,
+        Received::Open(peer_open([198, 18, 0, 9], 9)),
+    ));
+    let a = f.handle(FsmEvent::Received(7, Received::Keepalive));
+    assert!(a.iter().any(|x| matches!(x, FsmAction::Established(7, _))));
+    assert_eq!(closes(&a), vec![100]);
+    // Its late success is then refused too.
+    let a = f.handle(FsmEvent::TcpConnected(100));
+    assert_eq!(closes(&a), vec![100]);
+    assert_eq!(f.state(), State::Established);
+}

@@ -21,13 +21,27 @@ fn md5_addr(domain: Domain, peer: IpAddr) -> IpAddr {
     }
 }
 
-/// Opens an outgoing connection: MD5 key first (the SYN must be signed), then bind, connect.
-pub(super) async fn connect(
-    remote: SocketAddr,
-    local: Option<IpAddr>,
-    password: Option<String>,
-    timeout: Duration,
-) -> io::Result<TcpStream> {
+/// How to open an outgoing connection.
+pub(super) struct ConnectOptions {
+    /// Local address to bind.
+    pub local: Option<IpAddr>,
+    /// TCP-MD5 key.
+    pub password: Option<String>,
+    /// GTSM hop count (RFC 5082).
+    pub ttl_security: Option<u8>,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// Opens an outgoing connection: MD5 key first (the SYN must be signed) and TTL 255 for
+/// GTSM, then bind, connect, and GTSM's minimum TTL once connected.
+pub(super) async fn connect(remote: SocketAddr, opts: ConnectOptions) -> io::Result<TcpStream> {
+    let ConnectOptions {
+        local,
+        password,
+        ttl_security,
+        timeout,
+    } = opts;
     let domain = if remote.is_ipv4() {
         Domain::IPV4
     } else {
@@ -37,15 +51,22 @@ pub(super) async fn connect(
     if let Some(pw) = &password {
         md5sig::set_md5_key(&s, md5_addr(domain, remote.ip()), Some(pw.as_bytes()))?;
     }
+    if ttl_security.is_some() {
+        super::gtsm::send_with_ttl_255(&s, remote.is_ipv6())?;
+    }
     if let Some(l) = local {
         s.bind(&SocketAddr::new(l, 0).into())?;
     }
     s.set_nonblocking(true)?;
     s.set_tcp_nodelay(true)?;
     let sock = TcpSocket::from_std_stream(std::net::TcpStream::from(s));
-    tokio::time::timeout(timeout, sock.connect(remote))
+    let stream = tokio::time::timeout(timeout, sock.connect(remote))
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    if let Some(hops) = ttl_security {
+        super::gtsm::require_min_ttl(&stream, remote.is_ipv6(), hops)?;
+    }
+    Ok(stream)
 }
 
 /// Why a listener could not be set up.

@@ -11,16 +11,19 @@
 //! The speaker task is the only place state lives; every other task just moves bytes.
 //! Timers are a deadline map polled by the same `select!`.
 
+mod commands;
 mod conn;
+pub mod gtsm;
 pub mod md5sig;
 
-use crate::config::SpeakerConfig;
+use crate::config::{PeerConfig, SpeakerConfig};
 use crate::error::RuntimeError;
 use crate::fsm::{ConnId, DownReason, State};
 use crate::route::RouteEvent;
 use crate::speaker::{Input, LocalRoute, Output, Speaker, TimerKey};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -63,6 +66,9 @@ enum Command {
     Refresh(IpAddr, Family, oneshot::Sender<bool>),
     Status(oneshot::Sender<Vec<PeerStatus>>),
     BestRoute(Prefix, oneshot::Sender<Option<crate::route::BestRoute>>),
+    AddPeer(Box<PeerConfig>, oneshot::Sender<Result<(), RuntimeError>>),
+    RemovePeer(IpAddr, Option<Duration>, oneshot::Sender<bool>),
+    UpdatePeer(Box<PeerConfig>, oneshot::Sender<Result<(), RuntimeError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -153,6 +159,55 @@ impl SpeakerHandle {
         rx.await.map_err(|_| RuntimeError::Stopped)
     }
 
+    /// Adds a neighbour to the running speaker (its TCP-MD5 key goes on the listeners) and
+    /// starts it; the other sessions are not touched.
+    pub async fn add_peer(&self, cfg: PeerConfig) -> Result<(), RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::AddPeer(Box::new(cfg), tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)?
+    }
+
+    /// Removes the neighbour at `address` (Cease, its routes withdrawn, its TCP-MD5 key
+    /// removed from the listeners); false when there is none. Other sessions are not touched.
+    pub async fn remove_peer(&self, address: IpAddr) -> Result<bool, RuntimeError> {
+        self.remove(address, None).await
+    }
+
+    /// Removes the neighbour at `address` without a NOTIFICATION, keeping its routes
+    /// installed (stale) for `keep` (see [`Speaker::remove_peer_gently`]).
+    pub async fn remove_peer_gently(
+        &self,
+        address: IpAddr,
+        keep: Duration,
+    ) -> Result<bool, RuntimeError> {
+        self.remove(address, Some(keep)).await
+    }
+
+    async fn remove(
+        &self,
+        address: IpAddr,
+        gently: Option<Duration>,
+    ) -> Result<bool, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::RemovePeer(address, gently, tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Replaces the configuration of the neighbour at `cfg.address` (adds it when there is
+    /// none). Policy and next-hop changes apply without touching the session; other changes
+    /// reset that session only (see [`Speaker::update_peer`]).
+    pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::UpdatePeer(Box::new(cfg), tx))
+            .map_err(|_| RuntimeError::Stopped)?;
+        rx.await.map_err(|_| RuntimeError::Stopped)?
+    }
+
     /// Stops every session with Cease and ends the speaker task.
     pub async fn shutdown(&self) -> Result<(), RuntimeError> {
         let (tx, rx) = oneshot::channel();
@@ -174,6 +229,7 @@ pub fn spawn(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let mut listening = vec![];
     let mut listeners = vec![];
+    let mut sockets = vec![];
     if let Some(port) = cfg.listen_port {
         let keys: Vec<(IpAddr, String)> = cfg
             .peers
@@ -199,6 +255,8 @@ pub fn spawn(
                     .map_err(|source| RuntimeError::Listen { addr, source })?,
             );
             let tx = net_tx.clone();
+            let l = Arc::new(l);
+            sockets.push(l.clone());
             listeners.push(tokio::spawn(async move {
                 loop {
                     match l.accept().await {
@@ -224,6 +282,7 @@ pub fn spawn(
         timers: HashMap::new(),
         events: ev_tx,
         seq: 0,
+        listeners: sockets,
     };
     actor.apply(out);
     tokio::spawn(actor.run(cmd_rx, net_rx, listeners));
@@ -245,6 +304,8 @@ struct Actor {
     timers: HashMap<TimerKey, (Instant, u64)>,
     events: mpsc::UnboundedSender<SpeakerEvent>,
     seq: u64,
+    /// The listening sockets, for TCP-MD5 keys of peers added or removed at run time.
+    listeners: Vec<Arc<tokio::net::TcpListener>>,
 }
 
 impl Actor {
@@ -260,7 +321,8 @@ impl Actor {
                 cmd = cmds.recv() => match cmd {
                     None => break,
                     Some(Command::Shutdown(done)) => {
-                        for p in 0..self.speaker.config().peers.len() {
+                        let ids: Vec<_> = self.speaker.peer_ids().map(|(p, _)| p).collect();
+                        for p in ids {
                             let out = self.speaker.stop_peer(p);
                             self.apply(out);
                         }
@@ -297,47 +359,6 @@ impl Actor {
         }
     }
 
-    fn command(&mut self, c: Command) {
-        let out = match c {
-            Command::Originate(p, r) => self.speaker.originate(p, r),
-            Command::Withdraw(p) => self.speaker.withdraw_local(p),
-            Command::Refresh(addr, f, reply) => {
-                let (ok, out) = match self.speaker.peer_by_address(addr) {
-                    Some(p) => self.speaker.request_refresh(p, f),
-                    None => (false, vec![]),
-                };
-                let _ = reply.send(ok);
-                out
-            }
-            Command::Status(reply) => {
-                let s = &self.speaker;
-                let v = s
-                    .config()
-                    .peers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| PeerStatus {
-                        address: p.address,
-                        state: s.peer_state(i).unwrap_or(State::Idle),
-                        received: s.peer_route_count(i),
-                        advertised: s.peer_advertised(i).map_or(0, |m| m.len()),
-                        flaps: s.peer_flaps(i),
-                        last_error: s.peer_last_error(i).map(str::to_string),
-                        negotiated: s.peer_session(i).cloned(),
-                    })
-                    .collect();
-                let _ = reply.send(v);
-                vec![]
-            }
-            Command::BestRoute(p, reply) => {
-                let _ = reply.send(self.speaker.best_route(&p));
-                vec![]
-            }
-            Command::Shutdown(_) => vec![],
-        };
-        self.apply(out);
-    }
-
     /// Feeds a socket event to the speaker; outputs stay queued until the caller flushes.
     fn net_event(&mut self, ev: NetEvent) {
         let out = match ev {
@@ -355,6 +376,18 @@ impl Actor {
                 self.speaker.handle(Input::ConnectFailed { conn })
             }
             NetEvent::Accepted { stream, remote } => {
+                // GTSM (RFC 5082) for a peer that asks for it: from here on, segments with a
+                // lower TTL are dropped by the kernel, so a spoofed handshake never gets an
+                // OPEN through.
+                if let Some(hops) = self
+                    .speaker
+                    .peer_by_address(remote.ip())
+                    .and_then(|p| self.speaker.config().peers[p].ttl_security)
+                    && let Err(e) = gtsm::protect(&stream, remote.is_ipv6(), hops)
+                {
+                    tracing::warn!(peer = %remote, error = %e, "GTSM socket options");
+                    return;
+                }
                 let conn = self.speaker.alloc_conn_id();
                 let local = stream
                     .local_addr()
@@ -407,20 +440,24 @@ impl Actor {
                     remote,
                     local,
                     password,
+                    ttl_security,
                     ..
                 } => {
                     let tx = self.net_tx.clone();
                     let h = tokio::spawn(async move {
-                        let ev =
-                            match conn::connect(remote, local, password, Duration::from_secs(30))
-                                .await
-                            {
-                                Ok(stream) => NetEvent::Connected { conn, stream },
-                                Err(e) => {
-                                    tracing::debug!(%remote, error = %e, "connect failed");
-                                    NetEvent::ConnectFailed { conn }
-                                }
-                            };
+                        let opts = conn::ConnectOptions {
+                            local,
+                            password,
+                            ttl_security,
+                            timeout: Duration::from_secs(30),
+                        };
+                        let ev = match conn::connect(remote, opts).await {
+                            Ok(stream) => NetEvent::Connected { conn, stream },
+                            Err(e) => {
+                                tracing::debug!(%remote, error = %e, "connect failed");
+                                NetEvent::ConnectFailed { conn }
+                            }
+                        };
                         let _ = tx.send(ev);
                     });
                     self.connecting.insert(conn, h);

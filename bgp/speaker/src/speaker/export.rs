@@ -7,8 +7,10 @@
 //! * iBGP-learned routes go to iBGP peers only when reflecting: from a client to anyone,
 //!   from a non-client to clients (RFC 4456 §6); eBGP peers always get them;
 //! * not to an eBGP peer whose AS is already in the path (it would drop it anyway);
-//! * towards eBGP: our AS prepended, next hop = us, LOCAL_PREF / ORIGINATOR_ID /
-//!   CLUSTER_LIST removed, MED removed unless the route is ours (RFC 4271 §5.1.4);
+//! * the peer's export policy ([`crate::policy`]) accepts the prefix from that source;
+//! * towards eBGP: our AS (the one presented to that peer) prepended, next hop = us unless
+//!   `next_hop_keep` and the route was learned, LOCAL_PREF / ORIGINATOR_ID / CLUSTER_LIST
+//!   removed, MED removed unless the route is ours (RFC 4271 §5.1.4);
 //! * towards iBGP: LOCAL_PREF set (100 when absent); reflected routes get ORIGINATOR_ID (if
 //!   absent) and our cluster id prepended to CLUSTER_LIST, next hop untouched; local and
 //!   eBGP-learned routes get next hop = us for local routes without one or with
@@ -16,6 +18,7 @@
 
 use super::{Output, PeerId, Speaker};
 use crate::config::SpeakerConfig;
+use crate::policy::{RoutePolicy, RouteSource};
 use crate::rib::BestChange;
 use crate::route::{LOCAL_SOURCE, RouteAttrs, SourceId};
 use std::collections::HashMap;
@@ -36,11 +39,23 @@ struct SrcInfo {
     cluster_id: Option<Ipv4Addr>,
 }
 
+impl SrcInfo {
+    fn kind(&self, id: SourceId) -> RouteSource {
+        match (id == LOCAL_SOURCE, self.ebgp) {
+            (true, _) => RouteSource::Local,
+            (false, true) => RouteSource::Ebgp,
+            (false, false) => RouteSource::Ibgp,
+        }
+    }
+}
+
 /// What export needs to know about the receiving peer.
 #[derive(Debug, Clone, Copy)]
 struct DstInfo {
     source: SourceId,
     ebgp: bool,
+    local_as: u32,
+    next_hop_keep: bool,
     peer_as: u32,
     peer_id: Ipv4Addr,
     rr_client: bool,
@@ -88,14 +103,17 @@ fn export_attrs(
         next_hop: a.next_hop,
     };
     if dst.ebgp {
-        out.path.as_path.prepend(cfg.local_as);
+        out.path.as_path.prepend(dst.local_as);
         out.path.local_pref = None;
         out.path.originator_id = None;
         out.path.cluster_list.clear();
         if !local {
             out.path.med = None;
         }
-        out.next_hop = Some(self_nh()?);
+        out.next_hop = match a.next_hop {
+            Some(nh) if dst.next_hop_keep && !local => Some(nh),
+            _ => Some(self_nh()?),
+        };
     } else {
         out.path.local_pref = Some(p.local_pref.unwrap_or(100));
         if reflecting {
@@ -130,7 +148,7 @@ impl Speaker {
         }];
         v.extend(self.peers.iter().map(|q| {
             SrcInfo {
-                ebgp: q.cfg.remote_as != self.cfg.local_as,
+                ebgp: q.cfg.is_ebgp(self.cfg.local_as),
                 rr_client: q.cfg.route_reflector_client,
                 router_id: q
                     .session
@@ -148,6 +166,8 @@ impl Speaker {
         Some(DstInfo {
             source: q.source,
             ebgp: s.neg.ebgp,
+            local_as: q.cfg.effective_local_as(self.cfg.local_as),
+            next_hop_keep: q.cfg.next_hop_keep,
             peer_as: s.neg.peer_as,
             peer_id: s.neg.peer_id,
             rr_client: q.cfg.route_reflector_client,
@@ -170,6 +190,23 @@ impl Speaker {
                 .is_some_and(|s| s.initial_sent)
             {
                 self.export_to(p, &srcs, changed.iter().map(|(pfx, _)| *pfx), false);
+            }
+        }
+    }
+
+    /// Re-evaluates every best route for one peer (`Some`) or every peer (`None`) whose
+    /// initial table went out (after a policy or role change); only differences are sent.
+    pub(super) fn reexport(&mut self, only: Option<PeerId>) {
+        let srcs = self.src_infos();
+        let all: Vec<Prefix> = self.rib.iter_best().map(|(pfx, _)| *pfx).collect();
+        for p in 0..self.peers.len() {
+            if only.is_none_or(|o| o == p)
+                && self.peers[p]
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.initial_sent)
+            {
+                self.export_to(p, &srcs, all.iter().copied(), false);
             }
         }
     }
@@ -264,6 +301,7 @@ impl Speaker {
             return;
         };
         let (conn, neg) = (sess.conn, sess.neg.clone());
+        let policy: &RoutePolicy = &peer.cfg.export_policy;
         // One exported attribute set per (source attributes, source): prefixes that shared
         // attributes when received share them when sent, and pack into the same UPDATEs.
         let mut cache: HashMap<(usize, SourceId), Option<Arc<RouteAttrs>>> = HashMap::new();
@@ -275,10 +313,13 @@ impl Speaker {
                 continue;
             }
             let desired = rib.best(&pfx).and_then(|b| {
+                let si = srcs.get(b.source as usize).copied().unwrap_or(srcs[0]);
+                if !policy.accepts(&pfx, si.kind(b.source)) {
+                    return None;
+                }
                 cache
                     .entry((Arc::as_ptr(&b.attrs) as usize, b.source))
                     .or_insert_with(|| {
-                        let si = srcs.get(b.source as usize).copied().unwrap_or(srcs[0]);
                         export_attrs(cfg, &dst, b.source, &si, &b.attrs, fam).map(Arc::new)
                     })
                     .clone()

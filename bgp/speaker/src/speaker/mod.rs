@@ -9,6 +9,7 @@
 mod export;
 pub mod peer;
 mod receive;
+mod reconfig;
 mod session;
 
 use crate::config::SpeakerConfig;
@@ -29,6 +30,8 @@ use tortie_bgp_wire::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_policy;
 
 /// Index of a peer in the configuration.
 pub type PeerId = usize;
@@ -108,6 +111,8 @@ pub enum Output {
         local: Option<IpAddr>,
         /// TCP-MD5 key.
         password: Option<String>,
+        /// GTSM hop count (RFC 5082), when the peer has one.
+        ttl_security: Option<u8>,
     },
     /// Write bytes (one or more whole messages).
     Send {
@@ -202,7 +207,7 @@ impl Speaker {
             address: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         }];
         sources.extend(peers.iter().map(|p| SourceInfo {
-            ebgp: p.cfg.remote_as != cfg.local_as,
+            ebgp: p.cfg.is_ebgp(cfg.local_as),
             router_id: std::net::Ipv4Addr::UNSPECIFIED,
             address: p.cfg.address,
         }));
@@ -219,7 +224,8 @@ impl Speaker {
         })
     }
 
-    /// The configuration in use.
+    /// The configuration in use. `peers` is indexed by [`PeerId`] and grows with
+    /// [`Speaker::add_peer`]; removed peers keep their slot (see [`Speaker::peer_ids`]).
     pub fn config(&self) -> &SpeakerConfig {
         &self.cfg
     }
@@ -240,7 +246,7 @@ impl Speaker {
 
     /// Stops one peer with Cease / Administrative Shutdown.
     pub fn stop_peer(&mut self, peer: PeerId) -> Vec<Output> {
-        if peer < self.peers.len() {
+        if self.is_active(peer) {
             self.fsm_event(peer, FsmEvent::Stop);
         }
         self.finish()
@@ -252,12 +258,9 @@ impl Speaker {
         self.next_inbound
     }
 
-    /// The peer configured with this address.
+    /// The peer in service with this address.
     pub fn peer_by_address(&self, addr: IpAddr) -> Option<PeerId> {
-        let addr = canonical(addr);
-        self.peers
-            .iter()
-            .position(|p| canonical(p.cfg.address) == addr)
+        self.active_peer_at(addr)
     }
 
     /// FSM state of a peer.
@@ -459,18 +462,22 @@ impl Speaker {
 
     fn on_timer(&mut self, key: TimerKey) {
         match key {
-            TimerKey::Peer(p, PeerTimer::Fsm(t)) if p < self.peers.len() => {
+            TimerKey::Peer(p, PeerTimer::Fsm(t)) if self.is_active(p) => {
                 self.fsm_event(p, FsmEvent::Timer(t));
             }
-            TimerKey::Peer(p, PeerTimer::GrRestart | PeerTimer::GrStale)
-                if p < self.peers.len() =>
-            {
-                // RFC 4724 §4.2: time is up, the stale routes go.
+            TimerKey::Peer(p, PeerTimer::GrRestart | PeerTimer::GrStale) if self.is_active(p) => {
+                // RFC 4724 §4.2: time is up, the stale routes go (and those of the session
+                // this one replaced).
+                self.sweep_replaced(p);
                 let peer = &mut self.peers[p];
                 peer.gr_stale = [false; 2];
                 let src = peer.source;
                 self.rib
                     .remove_where(src, |_, path| path.stale, &mut self.changed);
+            }
+            TimerKey::Peer(p, PeerTimer::GrRestart) if p < self.peers.len() => {
+                // A removed peer's kept routes (and any it had taken over) expire.
+                self.sweep_replaced(p);
             }
             TimerKey::SelectionDeferral => self.end_deferral(),
             TimerKey::Peer(..) => {}
@@ -499,6 +506,7 @@ impl Speaker {
                         remote: SocketAddr::new(cfg.address, cfg.port),
                         local: cfg.local_address,
                         password: cfg.password.clone(),
+                        ttl_security: cfg.ttl_security,
                     });
                 }
                 FsmAction::Send(conn, m) => {
@@ -538,7 +546,7 @@ impl Speaker {
             let peer = &self.peers[path.source as usize - 1];
             RouteOrigin::Peer {
                 address: peer.cfg.address,
-                ebgp: peer.cfg.remote_as != self.cfg.local_as,
+                ebgp: peer.cfg.is_ebgp(self.cfg.local_as),
             }
         };
         BestRoute {

@@ -148,16 +148,39 @@ pub struct Peer {
     pub refresh_stale: [bool; 2],
     /// Last error seen on the session, for status output.
     pub last_error: Option<String>,
+    /// Removed at run time ([`crate::Speaker::remove_peer`]); the slot is kept so that
+    /// peer ids stay stable.
+    pub removed: bool,
+    /// This slot replaced another one's session without a NOTIFICATION (a configuration
+    /// change): our OPEN claims preserved forwarding state, so the neighbour, as a
+    /// graceful-restart helper, keeps our routes until our End-of-RIB (RFC 4724 §4.2).
+    pub graceful_reset: bool,
+    /// The sources whose routes (kept as stale) this slot's session replaces (more than
+    /// one when a replacement is replaced again before it finished); they are swept at
+    /// this session's End-of-RIB or when its restart timer runs out.
+    pub replaces: Vec<SourceId>,
 }
 
 impl Peer {
     /// Builds the peer with its FSM in Idle.
     pub fn new(speaker: &SpeakerConfig, cfg: PeerConfig, index: usize) -> Peer {
-        let open = build_open(speaker, &cfg);
+        Peer::new_replacing(speaker, cfg, index, vec![])
+    }
+
+    /// Builds a peer whose session replaces the ones of the sources `replaces` gracefully
+    /// (see [`Peer::replaces`]).
+    pub fn new_replacing(
+        speaker: &SpeakerConfig,
+        cfg: PeerConfig,
+        index: usize,
+        replaces: Vec<SourceId>,
+    ) -> Peer {
+        let graceful_reset = !replaces.is_empty();
+        let open = build_open(speaker, &cfg, graceful_reset);
         let fsm_cfg = FsmConfig {
             local_id: speaker.router_id,
             remote_as: cfg.remote_as,
-            internal: cfg.remote_as == speaker.local_as,
+            internal: !cfg.is_ebgp(speaker.local_as),
             hold_time: cfg.hold_time,
             connect_retry: cfg.connect_retry,
             passive: cfg.passive,
@@ -177,6 +200,9 @@ impl Peer {
             gr_stale: [false; 2],
             refresh_stale: [false; 2],
             last_error: None,
+            removed: false,
+            graceful_reset,
+            replaces,
         }
     }
 
@@ -202,25 +228,31 @@ impl Peer {
 }
 
 /// Our OPEN for a peer: multiprotocol per family, route refresh (plain and enhanced),
-/// 4-octet AS, graceful restart and ADD-PATH receive as configured.
-pub fn build_open(speaker: &SpeakerConfig, cfg: &PeerConfig) -> Open {
+/// 4-octet AS (the AS presented to this peer), graceful restart (with the peer's restart
+/// time when it has its own) and ADD-PATH receive as configured.
+///
+/// `graceful_reset` claims preserved forwarding state (F bits) even when the speaker is not
+/// restarting: the session is being replaced while this speaker keeps running.
+pub fn build_open(speaker: &SpeakerConfig, cfg: &PeerConfig, graceful_reset: bool) -> Open {
     let mut caps: Vec<Capability> = cfg.families.iter().map(|f| Capability::mp(*f)).collect();
     caps.push(Capability::RouteRefresh);
     caps.push(Capability::EnhancedRouteRefresh);
-    caps.push(Capability::FourOctetAs(speaker.local_as));
+    let local_as = cfg.effective_local_as(speaker.local_as);
+    caps.push(Capability::FourOctetAs(local_as));
     let gr = &speaker.graceful_restart;
+    let restart_time = cfg.restart_time.unwrap_or(gr.restart_time);
     if gr.enabled && cfg.graceful_restart {
         caps.push(Capability::GracefulRestart(GracefulRestartCap {
             restarting: gr.restarting,
             notification: false,
-            restart_time: u16::try_from(gr.restart_time.as_secs().min(4095)).unwrap_or(4095),
+            restart_time: u16::try_from(restart_time.as_secs().min(4095)).unwrap_or(4095),
             families: cfg
                 .families
                 .iter()
                 .map(|f| GrFamily {
                     afi: f.afi(),
                     safi: f.safi(),
-                    forwarding_preserved: gr.restarting,
+                    forwarding_preserved: gr.restarting || graceful_reset,
                 })
                 .collect(),
         }));
@@ -234,7 +266,7 @@ pub fn build_open(speaker: &SpeakerConfig, cfg: &PeerConfig) -> Open {
         ));
     }
     Open {
-        my_as: Open::my_as_field(speaker.local_as),
+        my_as: Open::my_as_field(local_as),
         hold_time: u16::try_from(cfg.hold_time.as_secs()).unwrap_or(u16::MAX),
         bgp_id: speaker.router_id,
         capabilities: caps,
@@ -292,6 +324,29 @@ mod tests {
         assert_eq!(n.tx.add_path, [false, false], "we never offered to send");
         let n = Negotiated::new(64512, &ours, &open(vec![]), Duration::from_secs(9));
         assert_eq!(n.rx.add_path, [false, false]);
+    }
+
+    #[test]
+    fn open_carries_per_peer_local_as_and_restart_time() {
+        let mut sp = SpeakerConfig::new(64512, Ipv4Addr::new(198, 18, 0, 1));
+        sp.graceful_restart.restart_time = Duration::from_secs(120);
+        let mut p = crate::PeerConfig::new("198.18.0.2".parse().unwrap(), 65010);
+        let restart = |o: &Open| {
+            o.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart(g) => Some(g.restart_time),
+                _ => None,
+            })
+        };
+        let o = build_open(&sp, &p, false);
+        assert_eq!((o.asn(), restart(&o)), (64512, Some(120)));
+        p.local_as = Some(4_200_000_009);
+        p.restart_time = Some(Duration::from_secs(300));
+        let o = build_open(&sp, &p, false);
+        assert_eq!(o.asn(), 4_200_000_009);
+        assert_eq!(o.my_as, 23456, "AS_TRANS in the 2-octet field (RFC 6793)");
+        assert_eq!(restart(&o), Some(300));
+        p.remote_as = 4_200_000_009;
+        assert!(!p.is_ebgp(64512), "same AS as presented: iBGP");
     }
 
     #[test]

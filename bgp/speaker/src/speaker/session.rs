@@ -13,8 +13,13 @@ impl Speaker {
     pub(super) fn session_up(&mut self, p: PeerId, conn: ConnId, open: &tortie_bgp_wire::Open) {
         let local = self.conns.get(&conn).and_then(|c| c.local);
         let peer = &mut self.peers[p];
-        let ours = peer::build_open(&self.cfg, &peer.cfg);
-        let neg = Negotiated::new(self.cfg.local_as, &ours, open, peer.fsm.hold_time());
+        let ours = peer::build_open(&self.cfg, &peer.cfg, peer.graceful_reset);
+        let neg = Negotiated::new(
+            peer.cfg.effective_local_as(self.cfg.local_as),
+            &ours,
+            open,
+            peer.fsm.hold_time(),
+        );
         self.rib.set_source(
             peer.source,
             SourceInfo {

@@ -10,15 +10,15 @@ use std::time::Duration;
 use tortie_bgp_wire::attrs::community;
 use tortie_bgp_wire::{AsPath, Family, Prefix};
 
-fn ip(last: u8) -> IpAddr {
+pub(super) fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(198, 18, 0, last))
 }
 
-fn pfx(s: &str) -> Prefix {
+pub(super) fn pfx(s: &str) -> Prefix {
     s.parse().unwrap()
 }
 
-fn peer(addr: u8, asn: u32) -> PeerConfig {
+pub(super) fn peer(addr: u8, asn: u32) -> PeerConfig {
     let mut p = PeerConfig::new(ip(addr), asn);
     p.hold_time = Duration::from_secs(9);
     p.connect_retry = Duration::from_secs(2);
@@ -27,7 +27,7 @@ fn peer(addr: u8, asn: u32) -> PeerConfig {
     p
 }
 
-fn speaker(me: u8, asn: u32, peers: Vec<PeerConfig>) -> Speaker {
+pub(super) fn speaker(me: u8, asn: u32, peers: Vec<PeerConfig>) -> Speaker {
     let mut c = SpeakerConfig::new(asn, Ipv4Addr::new(198, 18, 0, me));
     c.peers = peers
         .into_iter()
@@ -40,18 +40,19 @@ fn speaker(me: u8, asn: u32, peers: Vec<PeerConfig>) -> Speaker {
     Speaker::new(c).unwrap()
 }
 
-fn all_established(net: &Network) -> bool {
+pub(super) fn all_established(net: &Network) -> bool {
     net.nodes.iter().all(|n| {
-        (0..n.speaker.config().peers.len())
-            .all(|p| n.speaker.peer_state(p) == Some(State::Established))
+        n.speaker
+            .peer_ids()
+            .all(|(p, _)| n.speaker.peer_state(p) == Some(State::Established))
     })
 }
 
-fn has_route(net: &Network, node: usize, p: &str) -> bool {
+pub(super) fn has_route(net: &Network, node: usize, p: &str) -> bool {
     net.nodes[node].speaker.best_route(&pfx(p)).is_some()
 }
 
-fn local(lp: Option<u32>, communities: Vec<u32>) -> LocalRoute {
+pub(super) fn local(lp: Option<u32>, communities: Vec<u32>) -> LocalRoute {
     LocalRoute {
         attrs: tortie_bgp_wire::PathAttributes {
             local_pref: lp,

@@ -1,6 +1,7 @@
 use super::*;
 use crate::advertise::AdvertisementKind;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 use tortie_bgp::wire::LargeCommunity;
 use tortie_model::{Resource, read_documents};
 
@@ -385,26 +386,73 @@ fn per_node_prefix_advertisements_override_the_global_ones() {
 }
 
 #[test]
-fn unsupported_settings_are_reported_as_warnings() {
+fn per_peer_knobs_are_honoured() {
     let yaml = three_nodes()
         + &doc(
             "BGPPeer",
             "tor",
-            "  peerIP: 198.18.1.1\n  asNumber: 65001\n  password:\n    secretKeyRef:\n      name: bgp\n      key: tor\n  ttlSecurity: 1\n  localASNumber: 65099\n",
+            "  peerIP: 198.18.1.1\n  asNumber: 65001\n  password:\n    secretKeyRef:\n      name: bgp\n      key: tor\n  ttlSecurity: 1\n  localASNumber: 65099\n  maxRestartTime: 300s\n  nextHopMode: Keep\n  numAllowedLocalASNumbers: 2\n",
         );
     let p = plan_for("n1", &yaml, &[]).unwrap();
-    // localASNumber differing from the node's AS: the peering is skipped, and said so.
-    assert!(p.peer(ip("198.18.1.1")).is_none());
+    let tor = &p.peer(ip("198.18.1.1")).unwrap().config;
+    assert_eq!(
+        tor.local_as,
+        Some(65099),
+        "localASNumber is presented to the peer"
+    );
+    assert_eq!(tor.ttl_security, Some(1));
+    assert_eq!(tor.restart_time, Some(Duration::from_secs(300)));
+    assert!(tor.next_hop_keep && !tor.next_hop_self);
+    assert_eq!(tor.allow_local_as, 2);
+    assert!(p.warnings.iter().any(|w| w.contains("spec.password")));
     assert!(
-        p.warnings.iter().any(|w| w.contains("spec.localASNumber")),
+        !p.warnings
+            .iter()
+            .any(|w| w.contains("ttlSecurity") || w.contains("ASNumber")),
         "{:?}",
         p.warnings
     );
-    let yaml = yaml.replace("  localASNumber: 65099\n", "");
+    // The node's own AS as localASNumber, the node's restart time and Self: no override.
+    let yaml = yaml
+        .replace("localASNumber: 65099", "localASNumber: 64512")
+        .replace("maxRestartTime: 300s", "maxRestartTime: 120s")
+        .replace("nextHopMode: Keep", "nextHopMode: Self");
     let p = plan_for("n1", &yaml, &[]).unwrap();
-    assert!(p.peer(ip("198.18.1.1")).is_some());
-    assert!(p.warnings.iter().any(|w| w.contains("spec.password")));
-    assert!(p.warnings.iter().any(|w| w.contains("spec.ttlSecurity")));
+    let tor = &p.peer(ip("198.18.1.1")).unwrap().config;
+    assert_eq!((tor.local_as, tor.restart_time), (None, None));
+    assert!(tor.next_hop_self && !tor.next_hop_keep);
+    // localASNumber equal to the remote AS makes the session iBGP: Keep is then moot.
+    let yaml = yaml
+        .replace("localASNumber: 64512", "localASNumber: 65001")
+        .replace("nextHopMode: Self", "nextHopMode: Keep");
+    let p = plan_for("n1", &yaml, &[]).unwrap();
+    let tor = &p.peer(ip("198.18.1.1")).unwrap().config;
+    assert!(!tor.is_ebgp(p.speaker.local_as) && !tor.next_hop_keep);
+    // A bad maxRestartTime is reported and ignored.
+    let bad = yaml.replace("maxRestartTime: 120s", "maxRestartTime: soon");
+    let p = plan_for("n1", &bad, &[]).unwrap();
+    assert!(p.warnings.iter().any(|w| w.contains("spec.maxRestartTime")));
+    assert_eq!(p.peer(ip("198.18.1.1")).unwrap().config.restart_time, None);
+}
+
+#[test]
+fn every_session_gets_calicos_export_filter() {
+    let yaml = three_nodes()
+        + &doc(
+            "BGPPeer",
+            "tor",
+            "  peerIP: 198.18.1.1\n  asNumber: 65001\n",
+        );
+    let p = plan_for("n1", &yaml, &["198.19.0.0/26"]).unwrap();
+    let pool_route = crate::advertise::to_wire("198.19.1.0/26".parse().unwrap());
+    let outside = crate::advertise::to_wire("198.18.200.0/24".parse().unwrap());
+    for peer in &p.peers {
+        let pol = &peer.config.export_policy;
+        assert!(pol.accepts(&pool_route, tortie_bgp::RouteSource::Ibgp));
+        assert!(!pol.accepts(&pool_route, tortie_bgp::RouteSource::Ebgp));
+        assert!(!pol.accepts(&outside, tortie_bgp::RouteSource::Ibgp));
+        assert!(pol.accepts(&outside, tortie_bgp::RouteSource::Local));
+    }
 }
 
 #[test]
@@ -692,4 +740,65 @@ mod properties {
             );
         }
     }
+}
+
+#[test]
+fn bgp_filters_come_before_calicos_export_filter() {
+    let yaml = three_nodes()
+        + &doc(
+            "BGPPeer",
+            "tor",
+            "  peerIP: 198.18.1.1\n  asNumber: 65001\n  filters: [no-host-routes, missing]\n",
+        )
+        + &doc(
+            "BGPFilter",
+            "no-host-routes",
+            "  exportV4:\n  - action: Reject\n    matchOperator: In\n    cidr: 198.19.0.0/20\n    prefixLength:\n      min: 32\n  - action: Accept\n    matchOperator: Equal\n    cidr: 198.18.100.0/24\n  - action: Reject\n    interface: 'eth*'\n  importV4:\n  - action: Reject\n    matchOperator: NotIn\n    cidr: 198.18.0.0/15\n  importV6:\n  - action: Reject\n    source: RemotePeers\n",
+        );
+    let p = plan_for("n1", &yaml, &["198.19.0.0/26"]).unwrap();
+    let w = |p: &str| tortie_bgp::wire::Prefix::from_str(p).unwrap();
+    use std::str::FromStr;
+    use tortie_bgp::RouteSource::{Ebgp, Ibgp, Local};
+    let tor = &p.peer(ip("198.18.1.1")).unwrap().config;
+    let exp = &tor.export_policy;
+    assert!(exp.accepts(&w("198.19.0.0/26"), Local), "the block itself");
+    assert!(
+        !exp.accepts(&w("198.19.0.5/32"), Local),
+        "host routes in the pool"
+    );
+    assert!(!exp.accepts(&w("198.19.0.70/32"), Ibgp));
+    assert!(
+        exp.accepts(&w("198.18.100.0/24"), Ibgp),
+        "the filter accepts it"
+    );
+    assert!(
+        !exp.accepts(&w("198.18.101.0/24"), Ibgp),
+        "Calico's filter rejects it"
+    );
+    let imp = &tor.import_policy;
+    assert!(imp.accepts(&w("198.19.1.0/24"), Ebgp));
+    assert!(
+        !imp.accepts(&w("203.0.113.0/24"), Ebgp),
+        "outside 198.18.0.0/15"
+    );
+    assert!(
+        !imp.accepts(&w("2001:db8::/64"), Ebgp),
+        "importV6 rejects peers' routes"
+    );
+    // The mesh has no filters.
+    let mesh = &p.peer(ip("198.18.1.10")).unwrap().config;
+    assert!(mesh.import_policy.is_accept_all());
+    assert!(mesh.export_policy.accepts(&w("198.19.0.5/32"), Local));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|x| x.contains("\"missing\" does not exist")),
+        "{:?}",
+        p.warnings
+    );
+    assert!(
+        p.warnings.iter().any(|x| x.contains("interface \"eth*\"")),
+        "{:?}",
+        p.warnings
+    );
 }

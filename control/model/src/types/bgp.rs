@@ -234,8 +234,13 @@ pub struct BgpPeerSpec {
     /// Keepalive time, a duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_time: Option<String>,
-    /// How often our own AS may appear in received paths.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How often our own AS may appear in received paths (Calico spells it
+    /// `numAllowedLocalASNumbers`).
+    #[serde(
+        rename = "numAllowedLocalASNumbers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub num_allowed_local_as_numbers: Option<u32>,
     /// GTSM hop count (RFC 5082).
     #[serde(default, skip_serializing_if = "Option::is_none")]

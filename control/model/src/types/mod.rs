@@ -1,6 +1,7 @@
 //! The spec types of every kind, and the value types they share.
 
 mod bgp;
+mod bgp_filter;
 mod endpoint;
 mod felix;
 mod ipam;
@@ -9,6 +10,7 @@ mod policy;
 mod primitives;
 
 pub use bgp::*;
+pub use bgp_filter::*;
 pub use endpoint::*;
 pub use felix::*;
 pub use ipam::*;

@@ -102,6 +102,7 @@ impl Resource {
                 network::check_bgp_configuration(&o.metadata.name, &spec, &o.spec)
             }
             Resource::BgpPeer(o) => network::check_bgp_peer(&spec, &o.spec),
+            Resource::BgpFilter(o) => network::check_bgp_filter(&spec, &o.spec),
             Resource::Node(o) => endpoint::check_node(&spec, &o.spec),
             Resource::HostEndpoint(o) => endpoint::check_host_endpoint(&spec, &o.spec),
             Resource::WorkloadEndpoint(o) => {

@@ -383,6 +383,68 @@ pub(crate) fn check_bgp_peer(spec_path: &FieldPath, spec: &BgpPeerSpec) -> Resul
     Ok(())
 }
 
+/// BGPFilter: each rule's CIDR is of its list's family and comes with a match operator
+/// (and the other way round); a prefix length needs a CIDR and stays within the family's
+/// range with min <= max; `interface` is a non-empty name pattern when set.
+pub(crate) fn check_bgp_filter(spec_path: &FieldPath, spec: &BgpFilterSpec) -> Result<()> {
+    for (field, rules, v4) in [
+        ("exportV4", &spec.export_v4, true),
+        ("importV4", &spec.import_v4, true),
+        ("exportV6", &spec.export_v6, false),
+        ("importV6", &spec.import_v6, false),
+    ] {
+        let max_len: u8 = if v4 { 32 } else { 128 };
+        for (i, rule) in rules.iter().enumerate() {
+            let path = spec_path.field(field).index(i);
+            match (&rule.cidr, rule.match_operator) {
+                (Some(c), Some(_)) => {
+                    if c.0.addr().is_ipv4() != v4 {
+                        return fail(
+                            &path.field("cidr"),
+                            format!("{} is not an IPv{} CIDR", c.0, if v4 { 4 } else { 6 }),
+                        );
+                    }
+                }
+                (None, None) => {}
+                (Some(_), None) => {
+                    return fail(
+                        &path.field("matchOperator"),
+                        "is required with cidr (Equal, NotEqual, In or NotIn)",
+                    );
+                }
+                (None, Some(_)) => {
+                    return fail(&path.field("cidr"), "is required with matchOperator");
+                }
+            }
+            if let Some(pl) = rule.prefix_length {
+                let pl_path = path.field("prefixLength");
+                if rule.cidr.is_none() {
+                    return fail(&pl_path, "requires cidr");
+                }
+                for (name, v) in [("min", pl.min), ("max", pl.max)] {
+                    if let Some(v) = v
+                        && v > max_len
+                    {
+                        return fail(&pl_path.field(name), format!("{v} is beyond {max_len}"));
+                    }
+                }
+                if let (Some(lo), Some(hi)) = (pl.min, pl.max)
+                    && lo > hi
+                {
+                    return fail(&pl_path, format!("min {lo} is greater than max {hi}"));
+                }
+            }
+            if rule.interface.chars().any(char::is_whitespace) {
+                return fail(
+                    &path.field("interface"),
+                    format!("{:?} is not an interface name pattern", rule.interface),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -721,7 +721,7 @@ fn bgp_peers() {
     valid(&kind(
         "BGPPeer",
         "v6",
-        "  peerIP: '[2001:db8::1]:1179'\n  asNumber: '1.10'\n  keepaliveTime: 30s\n",
+        "  peerIP: '[2001:db8::1]:1179'\n  asNumber: '1.10'\n  keepaliveTime: 30s\n  numAllowedLocalASNumbers: 1\n",
     ));
     invalid(
         &kind("BGPPeer", "x", "  node: a\n  nodeSelector: all()\n"),
@@ -1022,5 +1022,84 @@ fn kubernetes_network_policies() {
         &knp("  podSelector: {}\n  policyTypes: [Egress, Egress]\n"),
         "spec.policyTypes[1]",
         "more than once",
+    );
+}
+
+#[test]
+fn bgp_filters() {
+    let good = kind(
+        "BGPFilter",
+        "tor-only",
+        "  exportV4:\n  - action: Accept\n    matchOperator: In\n    cidr: 198.19.0.0/16\n    prefixLength:\n      min: 24\n      max: 26\n  - action: Reject\n    source: RemotePeers\n  importV4:\n  - action: Reject\n    matchOperator: Equal\n    cidr: 0.0.0.0/0\n  exportV6:\n  - action: Reject\n    interface: 'eth*'\n  importV6:\n  - action: Accept\n    matchOperator: NotIn\n    cidr: 2001:db8::/32\n",
+    );
+    valid(&good);
+    // Round trip: JSON and YAML forms parse back to the same resource.
+    let r = parse(&good);
+    let Resource::BgpFilter(f) = &r else {
+        panic!("not a BGPFilter: {r:?}")
+    };
+    assert_eq!(f.spec.export_v4.len(), 2);
+    assert_eq!(
+        f.spec.export_v4[0].prefix_length,
+        Some(crate::types::BgpFilterPrefixLength {
+            min: Some(24),
+            max: Some(26)
+        })
+    );
+    assert_eq!(Resource::from_json(&r.to_json()).unwrap(), r);
+    assert_eq!(parse(&r.to_yaml()), r);
+    invalid(
+        &kind(
+            "BGPFilter",
+            "x",
+            "  exportV4:\n  - action: Accept\n    cidr: 198.19.0.0/16\n",
+        ),
+        "spec.exportV4[0].matchOperator",
+        "required",
+    );
+    invalid(
+        &kind(
+            "BGPFilter",
+            "x",
+            "  importV4:\n  - action: Accept\n    matchOperator: In\n",
+        ),
+        "spec.importV4[0].cidr",
+        "required",
+    );
+    invalid(
+        &kind(
+            "BGPFilter",
+            "x",
+            "  exportV6:\n  - action: Accept\n    matchOperator: In\n    cidr: 198.19.0.0/16\n",
+        ),
+        "spec.exportV6[0].cidr",
+        "IPv6",
+    );
+    invalid(
+        &kind(
+            "BGPFilter",
+            "x",
+            "  exportV4:\n  - action: Accept\n    matchOperator: In\n    cidr: 198.19.0.0/16\n    prefixLength:\n      min: 33\n",
+        ),
+        "spec.exportV4[0].prefixLength.min",
+        "beyond 32",
+    );
+    invalid(
+        &kind(
+            "BGPFilter",
+            "x",
+            "  exportV4:\n  - action: Accept\n    matchOperator: In\n    cidr: 198.19.0.0/16\n    prefixLength:\n      min: 28\n      max: 24\n",
+        ),
+        "spec.exportV4[0].prefixLength",
+        "greater than max",
+    );
+    invalid(
+        &kind(
+            "BGPFilter",
+            "x",
+            "  exportV4:\n  - action: Accept\n    prefixLength:\n      max: 24\n",
+        ),
+        "spec.exportV4[0].prefixLength",
+        "requires cidr",
     );
 }
