@@ -616,6 +616,37 @@ fn handshake_in_one_batch_is_tracked() {
 }
 
 #[test]
+fn strict_pickup_handshake_in_one_batch_joins_the_flow_the_syn_opened() {
+    // Without loose pickup only a SYN opens a flow: the SYN-ACK and ACK that follow it in
+    // the same batch missed the batch lookup, cannot open a flow themselves, and must still
+    // be accounted to the flow the SYN created; an ACK of no flow is dropped.
+    let g = std::sync::Arc::new(
+        tortie_pipeline::Generation::build(tortie_abi::Generation(1), &tables()).unwrap(),
+    );
+    let config = tortie_pipeline::PipelineConfig {
+        conntrack_capacity: 4096,
+        hash_seed: Some(7),
+        tcp_loose_pickup: false,
+        ..tortie_pipeline::PipelineConfig::default()
+    };
+    let mut h = Harness::standard();
+    h.pipeline = tortie_pipeline::Pipeline::new(g, &config);
+    let out = h.send(&[
+        (IF_A, tcp4(MAC_A, A, B, 42000, 80, "S", 64)),
+        (IF_B, tcp4(MAC_B, B, A, 80, 42000, "SA", 64)),
+        (IF_A, tcp4(MAC_A, A, B, 42000, 80, "A", 64)),
+        (IF_A, tcp4(MAC_A, A, B, 42001, 80, "A", 64)),
+    ]);
+    assert_eq!(
+        out[..3].iter().map(Out::tx_if).collect::<Vec<_>>(),
+        [Some(IF_B), Some(IF_A), Some(IF_B)]
+    );
+    assert_eq!(drop_of(&out[3]), DropReason::CtNotInitial);
+    assert_eq!(h.pipeline.counters().flows_created, 1);
+    assert_eq!(h.pipeline.conntrack().len(), 1);
+}
+
+#[test]
 fn icmp_error_about_a_snat_flow_is_translated_back() {
     let mut h = Harness::standard();
     let o = h.one(IF_A, udp4(MAC_A, A, OUTSIDE, 40000, 53, &[1; 8]));

@@ -209,8 +209,17 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// A rule match, empty (a catch-all, which the compiler may decide without the classifier
+/// when it comes first) one time in five.
+fn any_rule_match() -> impl Strategy<Value = RuleMatch> {
+    prop_oneof![
+        1 => Just(RuleMatch::default()),
+        4 => rule_match(),
+    ]
+}
+
 fn policy() -> impl Strategy<Value = Vec<(Action, RuleMatch)>> {
-    prop::collection::vec((action(), rule_match()), 0..4)
+    prop::collection::vec((action(), any_rule_match()), 0..4)
 }
 
 fn program() -> impl Strategy<Value = PolicyProgram> {
@@ -304,6 +313,117 @@ proptest! {
             prop_assert_eq!(d.allow, allow, "packet {:?}", p);
             prop_assert_eq!(d.rule_slot.map(|s| ids[s as usize]), rule, "packet {:?}", p);
             prop_assert_eq!(hits, want_hits, "packet {:?}", p);
+        }
+    }
+}
+
+/// Programs whose first rule is a catch-all, in the shapes that may and may not be decided
+/// without the classifier, agree with the reference evaluation.
+#[test]
+fn leading_catch_all_rules_agree_with_reference() {
+    let rule = |id: u32, action: Action| Rule {
+        id: RuleId(id),
+        action,
+        matches: RuleMatch::default(),
+    };
+    let deny_23 = Rule {
+        id: RuleId(9),
+        action: Action::Deny,
+        matches: RuleMatch {
+            protocol: Some(6),
+            dst_ports: PortMatch {
+                ranges: vec![PortRange { lo: 23, hi: 23 }],
+                not_ranges: vec![],
+            },
+            ..RuleMatch::default()
+        },
+    };
+    let tier = |default_action, rules: Vec<Rule>| Tier {
+        default_action,
+        policies: vec![Policy { rules }],
+    };
+    let program = |tiers, profiles: Vec<Vec<Rule>>| PolicyProgram {
+        id: ProgramId(1),
+        tiers,
+        profiles: profiles.into_iter().map(|rules| Policy { rules }).collect(),
+    };
+    let programs = [
+        // Decided by its first rule: allow-all, deny-all.
+        program(
+            vec![tier(
+                TierDefault::Deny,
+                vec![rule(1, Action::Allow), deny_23.clone()],
+            )],
+            vec![],
+        ),
+        program(
+            vec![],
+            vec![vec![rule(1, Action::Deny)], vec![rule(2, Action::Allow)]],
+        ),
+        program(vec![], vec![vec![rule(1, Action::Allow)]]),
+        // Not decided by it: an empty first tier applies its default (deny, or pass on to
+        // the profile's allow-all); a leading Log or Pass continues.
+        program(
+            vec![tier(TierDefault::Deny, vec![])],
+            vec![vec![rule(1, Action::Allow)]],
+        ),
+        program(
+            vec![tier(TierDefault::Pass, vec![])],
+            vec![vec![rule(1, Action::Allow)]],
+        ),
+        program(
+            vec![tier(
+                TierDefault::Deny,
+                vec![rule(1, Action::Log), deny_23.clone()],
+            )],
+            vec![],
+        ),
+        program(
+            vec![
+                tier(TierDefault::Deny, vec![rule(1, Action::Pass)]),
+                tier(TierDefault::Deny, vec![deny_23]),
+            ],
+            vec![vec![rule(2, Action::Allow)]],
+        ),
+    ];
+    let pkts = [
+        Pkt {
+            src: Ipv4Addr::new(198, 18, 0, 1),
+            dst: Ipv4Addr::new(198, 18, 0, 2),
+            proto: 6,
+            sp: 1000,
+            dp: 23,
+        },
+        Pkt {
+            src: Ipv4Addr::new(198, 18, 0, 1),
+            dst: Ipv4Addr::new(198, 18, 0, 2),
+            proto: 17,
+            sp: 1000,
+            dp: 53,
+        },
+    ];
+    let table = cls::IpSetTable::new();
+    for prog in &programs {
+        let mut ids = Vec::new();
+        let compiled = CompiledProgram::compile(prog, |id| {
+            ids.push(id);
+            (ids.len() - 1) as u32
+        })
+        .unwrap();
+        for p in pkts {
+            let key = cls::Key::V4(cls::Key4 {
+                src: p.src.into(),
+                dst: p.dst.into(),
+                src_port: p.sp,
+                dst_port: p.dp,
+                proto: p.proto,
+            });
+            let mut hits = Vec::new();
+            let d = compiled.evaluate(&key, &table, |slot| hits.push(ids[slot as usize]));
+            let (allow, rule, want_hits) = reference(prog, &p, &[]);
+            assert_eq!(d.allow, allow, "{prog:?} {p:?}");
+            assert_eq!(d.rule_slot.map(|s| ids[s as usize]), rule, "{prog:?} {p:?}");
+            assert_eq!(hits, want_hits, "{prog:?} {p:?}");
         }
     }
 }

@@ -73,6 +73,7 @@ impl Generation {
     ///
     /// Workload-to-host traffic is further subject to DefaultEndpointToHostAction, which
     /// the policy node applies.
+    #[inline]
     pub fn flow_programs(&self, arrival: Arrival, target: Target) -> FlowPrograms {
         let rx = arrival
             .rx
@@ -90,11 +91,9 @@ impl Generation {
         let to = match target {
             Target::Local(_) if from_host => None,
             Target::Local(ep) => self.endpoint(ep).to_program(),
-            Target::Node { .. } | Target::Uplink => self
-                .endpoint_on(self.settings.uplink_if)
-                .map(|i| self.endpoint(i))
-                .filter(|e| e.is_host_endpoint())
-                .and_then(|e| if from_host { e.egress } else { e.forward_out() }),
+            // The uplink's host endpoint, resolved at build time.
+            Target::Node { .. } | Target::Uplink if from_host => self.uplink_hep.egress,
+            Target::Node { .. } | Target::Uplink => self.uplink_hep.forward_egress,
             Target::Host | Target::Blackhole | Target::Dangling => None,
         };
         FlowPrograms { from, to }
@@ -104,6 +103,7 @@ impl Generation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::DENSE_IF_LIMIT;
 
     const UPLINK: u32 = 1;
     const HOST_IF: u32 = 2;
@@ -161,6 +161,46 @@ mod tests {
             ..abi::Tables::default()
         };
         Generation::build(abi::Generation(1), &tables).unwrap()
+    }
+
+    /// The uplink's host endpoint programs are resolved at build time: on a sparse
+    /// interface index too, and to nothing when the uplink has no host endpoint.
+    #[test]
+    fn the_uplink_host_endpoint_is_resolved_at_build() {
+        for uplink_if in [UPLINK, DENSE_IF_LIMIT + 5] {
+            let mut tables = abi::Tables {
+                settings: abi::Settings {
+                    uplink_if,
+                    host_if: HOST_IF,
+                    ..abi::Settings::default()
+                },
+                endpoints: vec![
+                    endpoint(1, 10, abi::EndpointKind::Workload, [1, 2, 0, 0, 0, 0]),
+                    endpoint(2, uplink_if, abi::EndpointKind::Host, [3, 4, 5, 6, 0, 0]),
+                ],
+                programs: (1..=6)
+                    .map(|id| abi::PolicyProgram {
+                        id: abi::ProgramId(id),
+                        tiers: vec![],
+                        profiles: vec![],
+                    })
+                    .collect(),
+                ..abi::Tables::default()
+            };
+            let g = Generation::build(abi::Generation(1), &tables).unwrap();
+            assert_eq!(programs(&g, 10, Target::Uplink), (Some(2), Some(6)));
+            assert_eq!(programs(&g, HOST_IF, Target::Uplink), (None, Some(4)));
+            let node = Target::Node {
+                node: 0,
+                encap: false,
+            };
+            assert_eq!(programs(&g, 10, node), (Some(2), Some(6)));
+            // Without a host endpoint on the uplink, nothing of it applies.
+            tables.endpoints.truncate(1);
+            let g = Generation::build(abi::Generation(1), &tables).unwrap();
+            assert_eq!(programs(&g, 10, Target::Uplink), (Some(2), None));
+            assert_eq!(programs(&g, HOST_IF, Target::Uplink), (None, None));
+        }
     }
 
     fn programs(g: &Generation, rx_if: u32, target: Target) -> (Option<u32>, Option<u32>) {

@@ -202,6 +202,19 @@ pub struct Generation {
     nodes: Vec<NodeInfo>,
     tunnel_sources: Vec<Ipv4Addr>,
     rule_ids: Vec<abi::RuleId>,
+    /// The programs of the host endpoint on the uplink, resolved once here so that a new
+    /// flow leaving through the uplink does not look the endpoint up again.
+    uplink_hep: UplinkPrograms,
+}
+
+/// The uplink host endpoint's programs for flows leaving through it (all `None` when the
+/// uplink has no host endpoint of the tables).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UplinkPrograms {
+    /// Its normal egress program: flows the host itself sends out of the uplink.
+    pub egress: Option<u32>,
+    /// Its `applyOnForward` egress program: forwarded flows leaving through the uplink.
+    pub forward_egress: Option<u32>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -386,7 +399,7 @@ impl Generation {
             let _ = dnat.insert(d.external, d.internal);
         }
 
-        Ok(Self {
+        let mut generation = Self {
             id,
             settings,
             endpoints,
@@ -406,7 +419,17 @@ impl Generation {
             nodes,
             tunnel_sources,
             rule_ids,
-        })
+            uplink_hep: UplinkPrograms::default(),
+        };
+        generation.uplink_hep = generation
+            .endpoint_on(generation.settings.uplink_if)
+            .map(|i| generation.endpoint(i))
+            .filter(|e| e.is_host_endpoint())
+            .map_or_else(UplinkPrograms::default, |e| UplinkPrograms {
+                egress: e.egress,
+                forward_egress: e.forward_out(),
+            });
+        Ok(generation)
     }
 
     /// The endpoint index on `if_index`.

@@ -46,6 +46,11 @@ pub struct CompiledProgram {
     /// Per tier: whether its default is Pass.
     tier_pass: Vec<bool>,
     actions: Vec<RuleAction>,
+    /// The decision of a program whose first rule (first in its first region) matches every
+    /// packet and allows or denies: found at build time so that evaluating it skips the
+    /// classifier. Calico's allow-all profiles (a workload without policy of its own) and
+    /// catch-all policies take this path.
+    decided: Option<Decision>,
 }
 
 fn net(p: &abi::Prefix) -> IpNet {
@@ -221,6 +226,27 @@ impl CompiledProgram {
             }
         }
         region_start.push(priority);
+        // The first rule decides for every packet when it matches everything (an empty
+        // match expands into one all-wildcard classifier rule), allows or denies, and opens
+        // the first region (a leading empty tier would apply its default first).
+        let first = program
+            .tiers
+            .iter()
+            .map(|t| t.policies.as_slice())
+            .chain(program.profiles.iter().map(std::slice::from_ref))
+            .flat_map(|policies| policies.iter().flat_map(|p| p.rules.iter()))
+            .next();
+        let decided = first
+            .zip(actions.first())
+            .filter(|(rule, _)| rule.matches == abi::RuleMatch::default())
+            .filter(|_| region_start.get(1).is_some_and(|end| *end > 0))
+            .and_then(|(_, a)| match a.action {
+                abi::Action::Allow | abi::Action::Deny => Some(Decision {
+                    allow: a.action == abi::Action::Allow,
+                    rule_slot: Some(a.slot),
+                }),
+                abi::Action::Log | abi::Action::Pass => None,
+            });
         let classifier =
             cls::Classifier::build(rules.iter()).map_err(|e| CompileError::Classifier {
                 program: program.id.0,
@@ -236,6 +262,7 @@ impl CompiledProgram {
             region_start,
             tier_pass,
             actions,
+            decided,
         })
     }
 
@@ -247,6 +274,7 @@ impl CompiledProgram {
             region_start: vec![0, 0],
             tier_pass: Vec::new(),
             actions: Vec::new(),
+            decided: None,
         }
     }
 
@@ -269,6 +297,12 @@ impl CompiledProgram {
         sets: &cls::IpSetTable,
         mut hit: impl FnMut(u32),
     ) -> Decision {
+        if let Some(d) = self.decided {
+            if let Some(slot) = d.rule_slot {
+                hit(slot);
+            }
+            return d;
+        }
         let profiles = self.tier_pass.len();
         let last = self.region_start.len() - 2;
         let mut region = 0usize;

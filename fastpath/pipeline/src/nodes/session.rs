@@ -316,11 +316,80 @@ impl Pipeline {
     /// A packet a doNotTrack rule allowed passes the receiving side's program here on every
     /// packet and goes on without conntrack or NAT. Next: mtu, tx (to the host).
     pub(crate) fn node_policy(&mut self, m: &mut Meta, now: u64) -> Step {
-        let p = m.p;
-        let dst = m.dnat_to.unwrap_or(p.dst);
-        let key = class_key(&p, dst);
-        let g = self.generation.clone();
-        let from_workload = m.rx_ep != NO_EP && g.endpoint(m.rx_ep).kind == EndpointKind::Workload;
+        let dst = m.dnat_to.unwrap_or(m.p.dst);
+        if let Err(reason) = self.judge_flow(m, dst) {
+            return Step::Drop(reason);
+        }
+        if m.untracked {
+            // No flow to record: the next packet is judged again. No NAT either (Linux
+            // NATs only tracked packets), so nothing to translate.
+            return m.onward();
+        }
+        let g = &*self.generation;
+        let snat = match m.target {
+            Target::Node { .. } | Target::Uplink => g.snat_for(m.p.src, dst),
+            _ => None,
+        };
+        let nat = NatRequest {
+            dnat: m.dnat_to.map(|a| (a, None)),
+            snat,
+        };
+        let Some(key) = m.key else {
+            return Step::Drop(DropReason::BadAddress);
+        };
+        let flags = TcpFlags(m.p.tcp_flags);
+        let r = match self
+            .ct
+            .insert(key, now, flags, Verdict::ALLOW, g.policy_epoch(), nat)
+        {
+            Ok(r) => {
+                self.counters.flows_created += 1;
+                r
+            }
+            // An earlier packet of the same batch created the flow after this one missed
+            // (node-major order), in either direction: `insert` finds it by this packet's
+            // key (both directions are indexed) and this packet is accounted to it.
+            Err(InsertError::Exists(r)) => return self.join_flow(m, r, now),
+            // `insert` checks the TCP flags before it looks for the flow, so a packet that
+            // cannot open a flow (a SYN-ACK, an ACK) may still belong to one an earlier
+            // packet of the batch created: only a packet of no flow is dropped.
+            Err(InsertError::NotInitial(_)) => {
+                return match self.ct.lookup(&key) {
+                    Some(r) => self.join_flow(m, r, now),
+                    None => Step::Drop(DropReason::CtNotInitial),
+                };
+            }
+            Err(InsertError::Full) => return Step::Drop(DropReason::CtFull),
+            Err(_) => return Step::Drop(DropReason::NatFailed),
+        };
+        let p = &m.p;
+        if p.fragment == Fragment::First {
+            self.frags
+                .record(p.src, p.dst, p.proto, p.frag_ident, r, now);
+        }
+        m.conn = Some(r);
+        m.xlate = self.ct.get(r.id).and_then(|c| c.rewrite_for(r.dir));
+        m.onward()
+    }
+
+    /// A new-flow packet whose flow an earlier packet of the same batch created: tracked
+    /// and forwarded as a packet of that flow.
+    fn join_flow(&mut self, m: &mut Meta, r: tortie_tables::ConnRef, now: u64) -> Step {
+        if self.ct.track(r, now, TcpFlags(m.p.tcp_flags)) == Tracked::Invalid {
+            return Step::Drop(DropReason::CtInvalid);
+        }
+        match self.established(m, r) {
+            Step::Next(_) => m.onward(),
+            other => other,
+        }
+    }
+
+    /// The policy of a new (or untracked) flow towards `dst` (after DNAT): the programs
+    /// `Generation::flow_programs` picks, then DefaultEndpointToHostAction. Borrows the
+    /// generation in place (no `Arc` clone) and reads only the fields it needs from the
+    /// packet's summary rather than copying it.
+    fn judge_flow(&mut self, m: &Meta, dst: IpAddr) -> Result<(), DropReason> {
+        let g = &*self.generation;
         let rx = (m.rx_ep != NO_EP).then_some(m.rx_ep);
         let arrival = Arrival {
             rx,
@@ -340,74 +409,41 @@ impl Pipeline {
         if let Some(pre) = rx_pre_dnat {
             let d = g
                 .program(pre)
-                .evaluate(&class_key(&p, p.dst), &g.sets, |_| {});
+                .evaluate(&class_key(&m.p, m.p.dst), &g.sets, |_| {});
             if d.allow && d.rule_slot.is_some() {
                 programs.from = None;
             }
         }
-        for prog in [programs.from, programs.to].into_iter().flatten() {
-            let d = self.eval(prog, &key);
-            self.note_decision(m, NodeKind::Policy, d);
-            if !d.allow {
-                return Step::Drop(DropReason::PolicyDeny);
+        if programs.from.is_some() || programs.to.is_some() {
+            let key = class_key(&m.p, dst);
+            let counters = &mut self.counters;
+            for prog in [programs.from, programs.to].into_iter().flatten() {
+                let d = g
+                    .program(prog)
+                    .evaluate(&key, &g.sets, |slot| counters.rule_hit(slot));
+                if m.traced {
+                    let rule = d.rule_slot.and_then(|s| g.rule_id(s));
+                    self.trace.record(
+                        m.serial,
+                        NodeKind::Policy,
+                        Event::Policy {
+                            allow: d.allow,
+                            rule,
+                        },
+                    );
+                }
+                if !d.allow {
+                    return Err(DropReason::PolicyDeny);
+                }
             }
         }
+        let from_workload = rx.is_some_and(|i| g.endpoint(i).kind == EndpointKind::Workload);
         if m.target == Target::Host
             && from_workload
             && g.settings.default_endpoint_to_host == HostAction::Drop
         {
-            return Step::Drop(DropReason::EndpointToHost);
+            return Err(DropReason::EndpointToHost);
         }
-        if m.untracked {
-            // No flow to record: the next packet is judged again. No NAT either (Linux
-            // NATs only tracked packets), so nothing to translate.
-            return m.onward();
-        }
-        let snat = match m.target {
-            Target::Node { .. } | Target::Uplink => g.snat_for(p.src, dst),
-            _ => None,
-        };
-        let nat = NatRequest {
-            dnat: m.dnat_to.map(|a| (a, None)),
-            snat,
-        };
-        let Some(key) = m.key else {
-            return Step::Drop(DropReason::BadAddress);
-        };
-        // An earlier packet of the same batch may have created the flow after this one
-        // missed (node-major order): account this packet to it, in either direction.
-        if let Some(r) = self.ct.lookup(&key) {
-            if self.ct.track(r, now, TcpFlags(p.tcp_flags)) == Tracked::Invalid {
-                return Step::Drop(DropReason::CtInvalid);
-            }
-            return match self.established(m, r) {
-                Step::Next(_) => m.onward(),
-                other => other,
-            };
-        }
-        let r = match self.ct.insert(
-            key,
-            now,
-            TcpFlags(p.tcp_flags),
-            Verdict::ALLOW,
-            g.policy_epoch(),
-            nat,
-        ) {
-            Ok(r) => {
-                self.counters.flows_created += 1;
-                r
-            }
-            Err(InsertError::Exists(r)) => r,
-            Err(InsertError::Full) => return Step::Drop(DropReason::CtFull),
-            Err(InsertError::NotInitial(_)) => return Step::Drop(DropReason::CtNotInitial),
-            Err(_) => return Step::Drop(DropReason::NatFailed),
-        };
-        if p.fragment == Fragment::First {
-            self.frags
-                .record(p.src, p.dst, p.proto, p.frag_ident, r, now);
-        }
-        m.conn = Some(r);
-        m.xlate = self.ct.get(r.id).and_then(|c| c.rewrite_for(r.dir));
-        m.onward()
+        Ok(())
     }
 }
