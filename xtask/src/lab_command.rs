@@ -12,8 +12,10 @@ use crate::lab::{self, Lab, UpOptions, status};
 pub const USAGE: &str = "usage: cargo xtask lab <up|status|down|add|del> [options]
 
   up [--no-daemons] [--release] [--no-build] [--ready-timeout SECS] [--keep-on-failure] [--ipv6]
+     [--routes-from-bgp]
         build, create three nodes on two segments behind a router, start tortie-control and
-        tortie-fastpath in each (--no-daemons: leave forwarding to the kernel)
+        tortie-fastpath in each (--no-daemons: leave forwarding to the kernel;
+        --routes-from-bgp: other nodes' blocks are routed only from BGP, not from IPAM)
   status [-o json]
         where everything is: nodes, segments, datastore settings, CNI configuration
   down  stop the lab's daemons (by PID), detach its workloads, remove its namespaces and files
@@ -54,7 +56,7 @@ pub fn run(args: &[String]) -> Result<()> {
 /// Options shared by `lab up` and the demo.
 pub fn parse_up(run_dir: PathBuf, args: &[String]) -> Result<(UpOptions, bool, bool)> {
     let (mut daemons, mut release, mut build, mut keep_on_failure) = (true, false, true, false);
-    let mut ipv6 = false;
+    let (mut ipv6, mut routes_from_bgp) = (false, false);
     let mut ready_timeout = Duration::from_secs(30);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -64,6 +66,7 @@ pub fn parse_up(run_dir: PathBuf, args: &[String]) -> Result<(UpOptions, bool, b
             "--no-build" => build = false,
             "--keep-on-failure" => keep_on_failure = true,
             "--ipv6" => ipv6 = true,
+            "--routes-from-bgp" => routes_from_bgp = true,
             "--ready-timeout" => {
                 let secs: u64 = args
                     .next()
@@ -85,6 +88,7 @@ pub fn parse_up(run_dir: PathBuf, args: &[String]) -> Result<(UpOptions, bool, b
         ready_timeout,
         keep_on_failure,
         ipv6,
+        routes_from_bgp,
     };
     Ok((options, release, build))
 }

@@ -109,6 +109,7 @@ fn kernel_lab_carries_tcp_udp_icmp_and_comes_down_clean() {
         ready_timeout: Duration::from_secs(5),
         keep_on_failure: false,
         ipv6: false,
+        routes_from_bgp: false,
     };
     let again = Lab::up(&options);
     checks.record(

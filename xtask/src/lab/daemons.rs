@@ -45,7 +45,8 @@ pub const CONTROL_LOG_LEVEL: &str =
     "info,tortie_control::engine=debug,tortie_control::daemon=debug";
 
 /// The arguments of `role` (`control` or `fastpath`) for `node`.
-pub fn arguments(run_dir: &Path, node: &Node, role: &str, ipv6: bool) -> Vec<String> {
+pub fn arguments(state: &LabState, node: &Node, role: &str) -> Vec<String> {
+    let (run_dir, ipv6) = (state.run_dir.as_path(), state.ipv6);
     let ring = ring_path(run_dir, node).display().to_string();
     let status = status_path(run_dir, node).display().to_string();
     let log = log_path(run_dir, node, role).display().to_string();
@@ -89,6 +90,9 @@ pub fn arguments(run_dir: &Path, node: &Node, role: &str, ipv6: bool) -> Vec<Str
         if ipv6 {
             args.extend(["--ip6".to_string(), node.addr6_cidr()]);
         }
+        if state.routes_from_bgp {
+            args.push("--routes-from-ipam=false".to_string());
+        }
     }
     args
 }
@@ -117,7 +121,7 @@ pub fn start(
         role,
         netns: node.namespace,
         program: &program,
-        args: arguments(&state.run_dir, node, role, state.ipv6),
+        args: arguments(state, node, role),
         env,
         log: &log,
         output: &output,
@@ -210,24 +214,43 @@ mod tests {
     use super::*;
     use crate::lab::plan::NODES;
 
+    fn state(ipv6: bool, routes_from_bgp: bool) -> LabState {
+        LabState {
+            run_dir: "/run/tortie-lab".into(),
+            bin_dir: "/src/target/debug".into(),
+            datastore: "/run/tortie-lab/datastore.db".into(),
+            daemons: true,
+            ipv6,
+            routes_from_bgp,
+            processes: Vec::new(),
+            workloads: Vec::new(),
+        }
+    }
+
     #[test]
     fn command_lines_follow_the_contract() {
-        let run = Path::new("/run/tortie-lab");
-        let control = arguments(run, &NODES[0], "control", false).join(" ");
+        let control = arguments(&state(false, false), &NODES[0], "control").join(" ");
         assert!(!control.contains("--ip6"));
+        assert!(!control.contains("--routes-from-ipam"));
         assert!(
-            arguments(run, &NODES[0], "control", true)
+            arguments(&state(true, false), &NODES[0], "control")
                 .join(" ")
                 .contains("--ip6 2001:db8:0:1::11/64")
+        );
+        assert!(
+            arguments(&state(false, true), &NODES[0], "control")
+                .join(" ")
+                .ends_with("--routes-from-ipam=false")
         );
         assert!(control.starts_with("--node node1 --ring /run/tortie-lab/node1/ring"));
         assert!(control.contains("--uplink eth0"));
         assert!(control.contains("--ip 198.18.1.11/24"));
         assert!(control.contains("--fastpath-status /run/tortie-lab/node1/fastpath-status.json"));
-        let fastpath = arguments(run, &NODES[2], "fastpath", true).join(" ");
+        let fastpath = arguments(&state(true, true), &NODES[2], "fastpath").join(" ");
         assert!(fastpath.starts_with("--ring /run/tortie-lab/node3/ring"));
         assert!(fastpath.contains("--status-file /run/tortie-lab/node3/fastpath-status.json"));
         assert!(fastpath.contains("--metrics 127.0.0.1:9098"));
         assert!(fastpath.contains("--log-file /run/tortie-lab/node3/fastpath.log"));
+        assert!(!fastpath.contains("--routes-from-ipam"));
     }
 }

@@ -40,6 +40,9 @@ pub struct UpOptions {
     pub ready_timeout: Duration,
     /// Add IPv6: addresses on every segment, an IPv6 pool, workloads with both families.
     pub ipv6: bool,
+    /// Route other nodes' blocks only from what BGP learned (tortie-control
+    /// `--routes-from-ipam=false`), as Calico with BIRD does.
+    pub routes_from_bgp: bool,
     /// Leave a lab that failed to come up in place for inspection (`lab down` removes it).
     pub keep_on_failure: bool,
 }
@@ -81,6 +84,7 @@ impl Lab {
                 datastore: options.run_dir.join("datastore.db"),
                 daemons: options.daemons,
                 ipv6: options.ipv6,
+                routes_from_bgp: options.routes_from_bgp,
                 processes: Vec::new(),
                 workloads: Vec::new(),
             },

@@ -60,6 +60,8 @@ pub struct LabState {
     pub daemons: bool,
     /// Whether the lab has IPv6 addresses and an IPv6 pool.
     pub ipv6: bool,
+    /// Whether tortie-control routes other nodes' blocks from BGP only.
+    pub routes_from_bgp: bool,
     /// The daemons started.
     pub processes: Vec<ProcessRecord>,
     /// The workloads attached.
@@ -102,6 +104,7 @@ impl LabState {
             "datastore": self.datastore,
             "daemons": self.daemons,
             "ipv6": self.ipv6,
+            "routes_from_bgp": self.routes_from_bgp,
             "processes": self.processes.iter().map(|p| json!({
                 "node": p.node, "role": p.role, "pid": p.pid, "start_ticks": p.start_ticks,
                 "command": p.command, "log": p.log,
@@ -158,6 +161,10 @@ impl LabState {
                 .and_then(Value::as_bool)
                 .ok_or("daemons: expected true or false")?,
             ipv6: value.get("ipv6").and_then(Value::as_bool).unwrap_or(false),
+            routes_from_bgp: value
+                .get("routes_from_bgp")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             processes,
             workloads,
         })
@@ -197,6 +204,7 @@ mod tests {
             datastore: "/run/tortie-lab/datastore.db".into(),
             daemons: true,
             ipv6: true,
+            routes_from_bgp: true,
             processes: vec![ProcessRecord {
                 node: "node1".into(),
                 role: "control".into(),

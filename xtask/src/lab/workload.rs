@@ -239,6 +239,7 @@ mod tests {
             datastore: "/run/tortie-lab/datastore.db".into(),
             daemons: false,
             ipv6: false,
+            routes_from_bgp: false,
             processes: vec![],
             workloads: vec![],
         };

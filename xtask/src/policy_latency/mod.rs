@@ -181,6 +181,7 @@ pub fn run(args: &[String]) -> Result<()> {
         daemons: true,
         ready_timeout: Duration::from_secs(30),
         ipv6: false,
+        routes_from_bgp: false,
         keep_on_failure: false,
     })?;
     let mut guard = Guard(Some(lab));

@@ -21,6 +21,12 @@ impl LabGuard {
 
     /// As [`LabGuard::up`], with IPv6 too when `ipv6`.
     pub fn up_with(daemons: bool, ipv6: bool) -> LabGuard {
+        LabGuard::up_full(daemons, ipv6, false)
+    }
+
+    /// As [`LabGuard::up_with`]; `routes_from_bgp`: tortie-control routes other nodes' blocks
+    /// only from what BGP learned.
+    pub fn up_full(daemons: bool, ipv6: bool, routes_from_bgp: bool) -> LabGuard {
         let run_dir = PathBuf::from(RUN_DIR);
         assert!(
             Lab::attach(&run_dir).unwrap().is_none() && !xtask::lab::topology::exists(),
@@ -36,6 +42,7 @@ impl LabGuard {
             ready_timeout: Duration::from_secs(30),
             keep_on_failure: false,
             ipv6,
+            routes_from_bgp,
         };
         let started = Instant::now();
         let lab = Lab::up(&options).expect("lab up");
