@@ -21,6 +21,7 @@ use crate::eval::{DirectionResult, Packet, Stage, Step, Verdict, evaluate, evalu
 use crate::flush::Direction;
 use crate::graph::{CalcGraph, EndpointInfo};
 use crate::ids::EndpointId;
+use crate::tunnel::Tunnels;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -329,6 +330,18 @@ fn host_originated() -> DirectionResult {
 
 /// Explains `request` on the graph's current state.
 pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanation, CalcError> {
+    explain_with_tunnels(graph, request, &Tunnels::default())
+}
+
+/// Explains `request`, knowing which cross-node connections travel IP-in-IP: a connection
+/// that arrives encapsulated meets none of the receiving node's uplink host endpoint
+/// programs (it arrives on the tunnel, Calico's `tunl0`), so no `forwardIngress` hop is
+/// evaluated for it; with `Tunnels::default()` nothing is encapsulated.
+pub fn explain_with_tunnels(
+    graph: &CalcGraph,
+    request: &ExplainRequest,
+    tunnels: &Tunnels,
+) -> Result<Explanation, CalcError> {
     let from = resolve(graph, &request.from)?;
     let to = resolve(graph, &request.to)?;
     let (src, dst) = pick_addresses(&from, &to)?;
@@ -375,8 +388,12 @@ pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanatio
         }
         _ => None,
     };
+    let arrives_encapsulated = match (from_node, to_node) {
+        (Some(a), Some(b)) if is_workload(&from) => tunnels.encapsulated(a, b, dst),
+        _ => false,
+    };
     let forward_ingress = match to_node {
-        Some(node) if is_workload(&to) && !same_node => {
+        Some(node) if is_workload(&to) && !same_node && !arrives_encapsulated => {
             forward_hop(graph, node, Direction::Ingress, &packet)?
         }
         _ => None,
@@ -413,7 +430,7 @@ pub fn explain_on_resources(
     request: &ExplainRequest,
 ) -> Result<Explanation, CalcError> {
     let graph = CalcGraph::from_resources(resources);
-    explain(&graph, request)
+    explain_with_tunnels(&graph, request, &Tunnels::from_resources(resources))
 }
 
 fn protocol_name(n: u8) -> String {

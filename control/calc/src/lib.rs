@@ -36,6 +36,7 @@ mod maintain;
 mod plan;
 pub mod policy;
 pub mod rules;
+pub mod tunnel;
 
 pub use error::CalcError;
 pub use explain::{ExplainRequest, Explanation, Peer, explain_on_resources, parse_protocol};

@@ -236,3 +236,43 @@ fn a_workloads_connection_to_its_own_host_meets_default_endpoint_to_host_action(
     assert_eq!(j["forwardEgress"]["hostEndpoint"], "node1-eth0");
     assert_eq!(j["ingress"]["steps"][0]["policy"], "host-lockdown");
 }
+
+/// A connection that arrives IP-in-IP (CrossSubnet pool, nodes on different subnets) meets
+/// none of the receiving node's uplink host endpoint programs, as in the dataplane (and in
+/// Calico, where it arrives on `tunl0`); the same connection between nodes on one subnet
+/// arrives natively and meets the forward ingress policy.
+#[test]
+fn ip_in_ip_arrivals_skip_the_uplink_forward_ingress() {
+    let node = |name: &str, cidr: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {name}\nspec:\n  bgp:\n    ipv4Address: {cidr}\n"
+        )
+    };
+    let docs = vec![
+        namespace("ns1", &[]),
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: pool\nspec:\n  cidr: 10.0.0.0/16\n  ipipMode: CrossSubnet\n  natOutgoing: true\n".to_string(),
+        node("node1", "198.18.1.11/24"),
+        node("node2", "198.18.1.12/24"),
+        node("node3", "198.18.2.13/24"),
+        pod_on("node1", "a", "10.0.1.1/32"),
+        pod_on("node2", "c", "10.0.2.1/32"),
+        pod_on("node3", "d", "10.0.3.1/32"),
+        hep("node2", "198.18.1.12"),
+        hep("node3", "198.18.2.13"),
+        gnp(
+            "fwd-in-deny",
+            "  selector: role == 'uplink'\n  applyOnForward: true\n  types: [Ingress]\n  ingress:\n  - action: Deny\n",
+        ),
+    ];
+    let resources = resources(&docs);
+    let ask = |to: &str| {
+        let req = ExplainRequest::new(peer("ns1/a"), peer(to), 6, Some(80));
+        serde_json::to_value(tortie_calc::explain_on_resources(&resources, &req).unwrap()).unwrap()
+    };
+    let native = ask("ns1/c");
+    assert_eq!(native["verdict"], "Deny", "{native}");
+    assert_eq!(native["forwardIngress"]["hostEndpoint"], "node2-eth0");
+    let tunnelled = ask("ns1/d");
+    assert_eq!(tunnelled["verdict"], "Allow", "{tunnelled}");
+    assert!(tunnelled.get("forwardIngress").is_none(), "{tunnelled}");
+}
