@@ -333,9 +333,9 @@ pub fn explain(graph: &CalcGraph, request: &ExplainRequest) -> Result<Explanatio
     explain_with_tunnels(graph, request, &Tunnels::default())
 }
 
-/// Explains `request`, knowing which cross-node connections travel IP-in-IP: a connection
-/// that arrives encapsulated meets none of the receiving node's uplink host endpoint
-/// programs (it arrives on the tunnel, Calico's `tunl0`), so no `forwardIngress` hop is
+/// Explains `request`, knowing which cross-node connections travel IP-in-IP: such a
+/// connection leaves and arrives through the tunnel (Calico's `tunl0`) and meets neither
+/// node's uplink host endpoint programs, so no `forwardEgress` or `forwardIngress` hop is
 /// evaluated for it; with `Tunnels::default()` nothing is encapsulated.
 pub fn explain_with_tunnels(
     graph: &CalcGraph,
@@ -381,19 +381,21 @@ pub fn explain_with_tunnels(
         Resolved::Ip(ip) => outside(*ip, "destination"),
     };
     // A workload's traffic leaving its node, and traffic reaching a workload from outside
-    // its node, is forwarded through the node's uplink host endpoint.
+    // its node, is forwarded through the node's uplink host endpoint, unless it travels
+    // IP-in-IP: then it leaves and arrives through the tunnel (Calico's `tunl0`), which the
+    // uplink's host endpoint does not cover.
+    let via_tunnel = match (from_node, to_node) {
+        (Some(a), Some(b)) if is_workload(&from) => tunnels.encapsulated(a, b, dst),
+        _ => false,
+    };
     let forward_egress = match from_node {
-        Some(node) if is_workload(&from) && !same_node => {
+        Some(node) if is_workload(&from) && !same_node && !via_tunnel => {
             forward_hop(graph, node, Direction::Egress, &packet)?
         }
         _ => None,
     };
-    let arrives_encapsulated = match (from_node, to_node) {
-        (Some(a), Some(b)) if is_workload(&from) => tunnels.encapsulated(a, b, dst),
-        _ => false,
-    };
     let forward_ingress = match to_node {
-        Some(node) if is_workload(&to) && !same_node && !arrives_encapsulated => {
+        Some(node) if is_workload(&to) && !same_node && !via_tunnel => {
             forward_hop(graph, node, Direction::Ingress, &packet)?
         }
         _ => None,

@@ -237,12 +237,12 @@ fn a_workloads_connection_to_its_own_host_meets_default_endpoint_to_host_action(
     assert_eq!(j["ingress"]["steps"][0]["policy"], "host-lockdown");
 }
 
-/// A connection that arrives IP-in-IP (CrossSubnet pool, nodes on different subnets) meets
-/// none of the receiving node's uplink host endpoint programs, as in the dataplane (and in
-/// Calico, where it arrives on `tunl0`); the same connection between nodes on one subnet
-/// arrives natively and meets the forward ingress policy.
+/// A connection that travels IP-in-IP (CrossSubnet pool, nodes on different subnets) meets
+/// neither node's uplink host endpoint programs, as in the dataplane (and in Calico, where it
+/// leaves and arrives through `tunl0`); the same connection between nodes on one subnet is
+/// native and meets the forward egress and ingress policies.
 #[test]
-fn ip_in_ip_arrivals_skip_the_uplink_forward_ingress() {
+fn ip_in_ip_connections_skip_the_uplink_forward_programs() {
     let node = |name: &str, cidr: &str| {
         format!(
             "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: {name}\nspec:\n  bgp:\n    ipv4Address: {cidr}\n"
@@ -257,22 +257,34 @@ fn ip_in_ip_arrivals_skip_the_uplink_forward_ingress() {
         pod_on("node1", "a", "10.0.1.1/32"),
         pod_on("node2", "c", "10.0.2.1/32"),
         pod_on("node3", "d", "10.0.3.1/32"),
+        hep("node1", "198.18.1.11"),
         hep("node2", "198.18.1.12"),
         hep("node3", "198.18.2.13"),
         gnp(
             "fwd-in-deny",
-            "  selector: role == 'uplink'\n  applyOnForward: true\n  types: [Ingress]\n  ingress:\n  - action: Deny\n",
+            "  selector: role == 'uplink' && host != 'node1'\n  applyOnForward: true\n  types: [Ingress]\n  ingress:\n  - action: Deny\n",
+        ),
+        gnp(
+            "fwd-out-deny-81",
+            "  selector: host == 'node1'\n  applyOnForward: true\n  types: [Egress]\n  egress:\n  - action: Deny\n    protocol: TCP\n    destination:\n      ports: [81]\n  - action: Allow\n",
         ),
     ];
     let resources = resources(&docs);
-    let ask = |to: &str| {
-        let req = ExplainRequest::new(peer("ns1/a"), peer(to), 6, Some(80));
+    let ask_port = |to: &str, port: u16| {
+        let req = ExplainRequest::new(peer("ns1/a"), peer(to), 6, Some(port));
         serde_json::to_value(tortie_calc::explain_on_resources(&resources, &req).unwrap()).unwrap()
     };
+    let ask = |to: &str| ask_port(to, 80);
     let native = ask("ns1/c");
     assert_eq!(native["verdict"], "Deny", "{native}");
     assert_eq!(native["forwardIngress"]["hostEndpoint"], "node2-eth0");
     let tunnelled = ask("ns1/d");
     assert_eq!(tunnelled["verdict"], "Allow", "{tunnelled}");
     assert!(tunnelled.get("forwardIngress").is_none(), "{tunnelled}");
+    // Leaving node1: the forward egress policy polices the native path only.
+    let native = ask_port("ns1/c", 81);
+    assert_eq!(native["forwardEgress"]["verdict"], "Deny", "{native}");
+    let tunnelled = ask_port("ns1/d", 81);
+    assert_eq!(tunnelled["verdict"], "Allow", "{tunnelled}");
+    assert!(tunnelled.get("forwardEgress").is_none(), "{tunnelled}");
 }

@@ -187,7 +187,9 @@ impl Model {
         if new {
             let from_host = matches!(e.from, Sender::Host);
             let from_uplink = matches!(e.from, Sender::Outside);
-            let out_uplink = matches!(r, Route::Node(..) | Route::Uplink);
+            // IP-in-IP leaves through the tunnel, which the uplink's host endpoint does not
+            // cover (as Calico's `tunl0`).
+            let out_uplink = matches!(r, Route::Node(_, false) | Route::Uplink);
             let denies =
                 |ports: &Option<Vec<u16>>| ports.as_ref().is_some_and(|p| p.contains(&e.dp));
             // The host endpoint's programs: normal ones when the host is an end, forward
@@ -274,10 +276,10 @@ impl Model {
             Route::Blackhole => return Expect::Drop(DropReason::Blackhole),
             Route::Local(IF_A) => self.deny_a.contains(&e.dp),
             Route::Local(_) => self.deny_b.contains(&e.dp),
-            Route::Node(..) | Route::Uplink => {
+            Route::Node(_, false) | Route::Uplink => {
                 self.hep.as_ref().is_some_and(|h| denies(&h.fwd_out))
             }
-            Route::Host => false,
+            Route::Node(_, true) | Route::Host => false,
         };
         if denied {
             return Expect::Drop(DropReason::PolicyDeny);

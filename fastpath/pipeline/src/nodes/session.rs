@@ -397,6 +397,11 @@ impl Pipeline {
             untracked: m.untracked,
         };
         let mut programs = g.flow_programs(arrival, m.target);
+        // A packet sent IP-in-IP leaves through the tunnel (Calico's `tunl0`), which a host
+        // endpoint naming the uplink does not cover: the uplink's programs do not police it.
+        if m.encap_to.is_some() {
+            programs.to = None;
+        }
         // A preDNAT Allow accepts the packet for the host endpoint it arrived on: its normal
         // or applyOnForward ingress program is skipped (Felix marks it accepted in the
         // mangle table and the filter table's host endpoint chains then let it through).
