@@ -72,6 +72,12 @@ pub struct Args {
     /// Busy polling or adaptive back-off when idle.
     #[arg(long, value_enum, default_value_t = LoopMode::Adaptive)]
     pub mode: LoopMode,
+    /// Run the worker threads under SCHED_FIFO at this priority (1-99), so a worker woken by
+    /// a frame pre-empts other tasks on its core, as the kernel's softirq does. Off by
+    /// default; for adaptive workers on shared cores (see `crate::priority`). Needs
+    /// CAP_SYS_NICE and `chrt` (util-linux).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    pub worker_rt_priority: Option<u8>,
     /// AF_XDP bind mode.
     #[arg(long, value_enum, default_value_t = BindArg::Auto)]
     pub bind: BindArg,
@@ -123,6 +129,21 @@ mod tests {
         assert_eq!(a.workers, 1);
         assert_eq!(a.mode, LoopMode::Adaptive);
         assert_eq!(a.metrics, "127.0.0.1:9098".parse().unwrap());
+        assert_eq!(a.worker_rt_priority, None, "ordinary tasks unless asked");
+    }
+
+    #[test]
+    fn worker_rt_priority_is_a_real_time_priority() {
+        let a = Args::try_parse_from(["tortie-fastpath", "--worker-rt-priority", "1"]).unwrap();
+        assert_eq!(a.worker_rt_priority, Some(1));
+        let a = Args::try_parse_from(["tortie-fastpath", "--worker-rt-priority=99"]).unwrap();
+        assert_eq!(a.worker_rt_priority, Some(99));
+        for bad in ["0", "100", "-1", "x"] {
+            assert!(
+                Args::try_parse_from(["tortie-fastpath", "--worker-rt-priority", bad]).is_err(),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]

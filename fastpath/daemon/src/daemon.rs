@@ -132,6 +132,7 @@ pub fn run(args: Args, signals: SigSet) -> Result<(), DaemonError> {
             id: k,
             core: st.core,
             mode: args.mode,
+            rt_priority: args.worker_rt_priority,
             bypass: args.bypass,
             umem: umem_spec(),
             pipeline: Pipeline::new(initial.clone(), &pipeline_config),

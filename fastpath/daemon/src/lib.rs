@@ -24,6 +24,7 @@ pub mod ifaces;
 pub mod latency;
 pub mod metrics;
 pub mod owned;
+pub mod priority;
 pub mod ratelimit;
 pub mod stats;
 pub mod steer;

@@ -122,6 +122,8 @@ pub struct WorkerStats {
     pub free_frames: AtomicU64,
     /// Nanoseconds spent in passes that moved at least one frame (excludes idle polling).
     pub busy_ns: AtomicU64,
+    /// The worker thread's `SCHED_FIFO` priority as read back at start (0: an ordinary task).
+    pub rt_priority: AtomicU32,
 }
 
 impl WorkerStats {
@@ -140,6 +142,7 @@ impl WorkerStats {
             flows_created: AtomicU64::new(0),
             free_frames: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
+            rt_priority: AtomicU32::new(0),
         }
     }
 
@@ -226,6 +229,7 @@ impl WorkerStats {
             flows_created: self.flows_created.load(r),
             free_frames: self.free_frames.load(r),
             busy_ns: self.busy_ns.load(r),
+            rt_priority: self.rt_priority.load(r),
         }
     }
 }
@@ -253,6 +257,8 @@ pub struct WorkerSnapshot {
     pub free_frames: u64,
     /// Nanoseconds of passes that moved frames.
     pub busy_ns: u64,
+    /// `SCHED_FIFO` priority of the worker thread (0: an ordinary task).
+    pub rt_priority: u32,
 }
 
 impl WorkerSnapshot {

@@ -117,6 +117,7 @@ impl Shared {
                 json!({
                     "id": s.id,
                     "core": s.core,
+                    "rt_priority": s.rt_priority,
                     "rx_packets": s.rx_packets(),
                     "tx_packets": s.tx_packets(),
                     "drops": s.total_drops(),
@@ -246,6 +247,14 @@ mod tests {
         assert_eq!(s["ready"], true);
         assert_eq!(s["mode"], "adaptive");
         assert_eq!(s["workers"][0]["core"], 1);
+        assert_eq!(
+            s["workers"][0]["rt_priority"], 0,
+            "an ordinary task unless set"
+        );
+        shared.workers[0]
+            .rt_priority
+            .store(2, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(shared.status_json()["workers"][0]["rt_priority"], 2);
         assert_eq!(s["workers"][0]["interfaces"][0], "eth0");
         assert_eq!(s["routes"][0]["prefix"], "198.19.0.4/32");
         assert_eq!(s["routes"][0]["target"], "local");

@@ -11,6 +11,9 @@
 //! 3. per port: `tx_batch`, `reap_completions`;
 //! 4. heartbeat; publish counters every 100 ms; when idle, back off (adaptive mode).
 //!
+//! Scheduling: an ordinary task unless `--worker-rt-priority` asks for `SCHED_FIFO`, set once
+//! at start (see [`crate::priority`] for why a woken worker needs it on a shared core).
+//!
 //! No lock, allocation, log or per-packet syscall in a pass: batches, frame vectors and the
 //! descriptor scratch are sized at start; the only syscalls are the AF_XDP wakeups the
 //! kernel asks for. Control commands (rare) may allocate.
@@ -57,6 +60,9 @@ pub struct WorkerSetup {
     pub core: usize,
     /// Busy or adaptive.
     pub mode: LoopMode,
+    /// SCHED_FIFO priority of the worker thread (see [`crate::priority`]); `None`: an
+    /// ordinary task.
+    pub rt_priority: Option<u8>,
     /// Forward without the pipeline (`--bypass`, see [`crate::bypass`]).
     pub bypass: bool,
     /// UMEM sizes.
@@ -101,6 +107,7 @@ pub fn run(setup: WorkerSetup) {
         id,
         core,
         mode,
+        rt_priority,
         bypass,
         umem: spec,
         mut pipeline,
@@ -115,6 +122,11 @@ pub fn run(setup: WorkerSetup) {
     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
         tracing::warn!(worker = id, core, "could not pin worker to core");
     }
+    if let Some(prio) = rt_priority
+        && let Err(e) = crate::priority::set_fifo(crate::priority::thread_id(), prio)
+    {
+        tracing::warn!(worker = id, prio, error = %e, "could not make the worker SCHED_FIFO (needs CAP_SYS_NICE and chrt); it competes for its core as an ordinary task");
+    }
     let (umem, mut pool) = match Umem::new(spec) {
         Ok(u) => u,
         Err(e) => {
@@ -125,7 +137,21 @@ pub fn run(setup: WorkerSetup) {
             return;
         }
     };
-    tracing::info!(worker = id, core, frames = spec.frames, "worker started");
+    let (policy, rt) = crate::priority::policy_of(crate::priority::thread_id()).unwrap_or((0, 0));
+    let fifo_priority = if policy == crate::priority::SCHED_FIFO {
+        rt
+    } else {
+        0
+    };
+    stats.rt_priority.store(fifo_priority, Ordering::Relaxed);
+    tracing::info!(
+        worker = id,
+        core,
+        policy,
+        rt_priority = rt,
+        frames = spec.frames,
+        "worker started"
+    );
     let mut slots: Vec<PortSlot> = Vec::with_capacity(MAX_PORTS);
     let mut rx = DescBatch::with_capacity(RX_BATCH);
     let mut order: Vec<Desc> = Vec::with_capacity(RX_BATCH);

@@ -65,6 +65,11 @@ pub struct ConnrateArgs {
     /// tortie-fastpath `--mode`.
     #[arg(long, default_value = "adaptive")]
     fastpath_mode: String,
+    /// tortie-fastpath `--worker-rt-priority`: run its worker under SCHED_FIFO at this
+    /// priority, so that, like the kernel's softirq, it pre-empts other work on its core
+    /// (docs/perf/node.md, "connrate"). Default: an ordinary task, as the daemon defaults.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=99))]
+    fastpath_rt_priority: Option<u8>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     output: Output,
@@ -142,6 +147,21 @@ pub struct ConnReport {
     pub endpoints: Endpoints,
     /// Seconds per trial.
     pub trial_s: f64,
+    /// tortie-fastpath's `--worker-rt-priority`, if it was given one.
+    pub fastpath_rt_priority: Option<u8>,
+}
+
+/// tortie-fastpath arguments beyond the harness's own: the conntrack capacity and, if asked,
+/// the worker's real-time priority.
+fn fastpath_extra(conntrack_capacity: usize, rt_priority: Option<u8>) -> Vec<String> {
+    let mut v = vec![
+        "--conntrack-capacity".to_string(),
+        conntrack_capacity.to_string(),
+    ];
+    if let Some(p) = rt_priority {
+        v.extend(["--worker-rt-priority".to_string(), p.to_string()]);
+    }
+    v
 }
 
 /// Run `connrate`.
@@ -156,10 +176,7 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
         fastpath_bin: a.fastpath_bin.clone(),
         fastpath_mode: a.fastpath_mode.clone(),
         workers: 1,
-        fastpath_extra: vec![
-            "--conntrack-capacity".into(),
-            a.conntrack_capacity.to_string(),
-        ],
+        fastpath_extra: fastpath_extra(a.conntrack_capacity, a.fastpath_rt_priority),
     };
     let mut duts = Vec::new();
     let mut unavailable = Vec::new();
@@ -308,6 +325,7 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
         concurrency,
         endpoints: a.endpoints,
         trial_s: a.trial_s,
+        fastpath_rt_priority: a.fastpath_rt_priority,
     };
     match a.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -339,4 +357,18 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fastpath_gets_the_rt_priority_only_when_asked() {
+        assert_eq!(fastpath_extra(1024, None), ["--conntrack-capacity", "1024"]);
+        assert_eq!(
+            fastpath_extra(1024, Some(1)),
+            ["--conntrack-capacity", "1024", "--worker-rt-priority", "1"]
+        );
+    }
 }
