@@ -43,6 +43,12 @@ pub struct FastpathRoute {
     pub route: Route,
     /// Always [`ROUTE_ORIGIN`].
     pub origin: &'static str,
+    /// For a fabric route (`RouteTarget::Uplink`: the next hop is a router, not a node), that
+    /// router's address. The caller, which knows the uplink's subnet and the neighbour table,
+    /// forwards straight to it when it is on the uplink's segment (a node table entry of its
+    /// own), and through the default gateway otherwise (multi-hop eBGP). `None` for every
+    /// other target.
+    pub via_router: Option<IpAddr>,
 }
 
 impl AgentPlan {
@@ -80,9 +86,10 @@ impl AgentPlan {
 ///   id the tables give that node) → `RouteTarget::Node`; inside an IP pool the pool's
 ///   `ipipMode` is the encapsulation (`Never` for VXLAN pools: the fastpath has no VXLAN),
 ///   outside every pool (another node's service CIDR, say) `Never`;
-/// - any other next hop (a ToR or router) → `RouteTarget::Uplink`: the fastpath forwards
-///   through the default gateway, so a fabric route whose next hop is not the gateway is only
-///   right when the gateway itself routes to it (documented gap: no per-next-hop targets);
+/// - any other next hop (a ToR or router) → `RouteTarget::Uplink` with the router in
+///   [`FastpathRoute::via_router`]: the caller turns it into a route to that router when it
+///   shares the uplink's subnet (the tables have no router target of their own), else keeps
+///   the default gateway;
 /// - no route when the next hop is this node itself, or the prefix cannot be represented.
 pub fn fastpath_route(
     learned: &LearnedRoute,
@@ -95,6 +102,7 @@ pub fn fastpath_route(
     if own_addrs.contains(&next_hop) {
         return None;
     }
+    let mut via_router = None;
     let target = match nodes.get(&next_hop) {
         Some(node) => {
             let encap = pools
@@ -112,11 +120,15 @@ pub fn fastpath_route(
                 encap: Some(encap),
             }
         }
-        None => RouteTarget::Uplink,
+        None => {
+            via_router = Some(next_hop);
+            RouteTarget::Uplink
+        }
     };
     Some(FastpathRoute {
         route: Route { prefix, target },
         origin: ROUTE_ORIGIN,
+        via_router,
     })
 }
 
@@ -170,6 +182,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.origin, "bgp");
+        assert_eq!(r.via_router, None);
         assert_eq!(r.route.prefix.to_string_lossy(), "198.19.0.64/26");
         assert_eq!(
             r.route.target,
@@ -195,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn non_pool_route_from_a_node_is_native_and_fabric_routes_use_the_uplink() {
+    fn non_pool_route_from_a_node_is_native_and_fabric_routes_name_their_router() {
         let own = ["198.18.1.11".parse().unwrap()];
         let svc = fastpath_route(
             &learned("10.96.0.0/12", "198.18.1.12"),
@@ -219,6 +232,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tor.route.target, RouteTarget::Uplink);
+        assert_eq!(tor.via_router, Some("198.18.1.1".parse().unwrap()));
+        assert_eq!(svc.via_router, None);
+        // A router's IPv6 next hop is carried the same way.
+        let tor6 = fastpath_route(
+            &learned("2001:db8:99::/48", "2001:db8::1"),
+            &pools(),
+            &own,
+            &nodes(),
+        )
+        .unwrap();
+        assert_eq!(tor6.route.target, RouteTarget::Uplink);
+        assert_eq!(tor6.via_router, Some("2001:db8::1".parse().unwrap()));
         assert!(
             fastpath_route(
                 &learned("203.0.113.0/24", "198.18.1.11"),

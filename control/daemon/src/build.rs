@@ -2,11 +2,13 @@
 //! current state, one cycle at a time.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use tortie_abi as abi;
 use tortie_model::types::{EncapMode, EndpointToHostAction};
 
+use crate::cluster::PoolInfo;
 use crate::engine::Engine;
 use crate::host::{SNAT_PORT_HI, SNAT_PORT_LO};
 use crate::netlink::Mac;
@@ -37,13 +39,7 @@ impl Engine {
     /// The MAC to send to for another node's address: its own when it shares the uplink's
     /// subnet, else the gateway's.
     fn node_mac(&self, addr: &IpNet) -> Option<Mac> {
-        let mine = if addr.addr().is_ipv4() {
-            self.host.my.v4
-        } else {
-            self.host.my.v6
-        };
-        let same = mine.is_some_and(|m| m.contains(&addr.addr()));
-        if same {
+        if self.on_uplink_subnet(addr.addr()) {
             self.neigh.macs.get(&addr.addr()).copied()
         } else {
             self.neigh.gateway_mac
@@ -51,10 +47,18 @@ impl Engine {
     }
 
     /// The BGP speaker's learned routes as route targets: a next hop that is another node
-    /// goes to that node (dropped while its MAC is unresolved, like its blocks), any other
-    /// next hop to the uplink.
-    fn learned_routes(&mut self, routable: &BTreeSet<String>) -> Vec<(IpNet, Target)> {
+    /// goes to that node (dropped while its MAC is unresolved, like its blocks), a router
+    /// next hop as [`routes::fabric_target`] says. Records the routers on the uplink's
+    /// subnet in `fabric_next_hops` (their MACs are refreshed with the nodes') and the
+    /// unresolved ones in `unresolved_nodes` as `next-hop ADDR` (so the neighbour table is
+    /// read every second until they resolve).
+    fn learned_routes(
+        &mut self,
+        routable: &BTreeSet<String>,
+        pools: &[PoolInfo],
+    ) -> Vec<(IpNet, Target)> {
         let Some(bgp) = &self.bgp else {
+            self.fabric_next_hops.clear();
             return Vec::new();
         };
         let mut ids = HashMap::new();
@@ -69,7 +73,10 @@ impl Engine {
                 ids.insert(a.addr(), id);
             }
         }
-        bgp.learned(&ids)
+        let mut routers = BTreeSet::new();
+        let mut unresolved = BTreeSet::new();
+        let learned = bgp
+            .learned(&ids)
             .into_iter()
             .filter_map(|r| {
                 let prefix = IpNet::new(r.route.prefix.addr, r.route.prefix.len).ok()?;
@@ -85,14 +92,53 @@ impl Engine {
                             Target::Blackhole("node MAC unresolved")
                         }
                     }
-                    abi::RouteTarget::Uplink => Target::Uplink,
+                    abi::RouteTarget::Uplink => match r.via_router {
+                        Some(router) => {
+                            let gateway = self
+                                .neigh
+                                .gateway
+                                .map(|g| g.addr)
+                                .filter(|g| g.is_ipv4() == router.is_ipv4());
+                            let mac_known = self.neigh.macs.contains_key(&router);
+                            let target = routes::fabric_target(
+                                &prefix,
+                                router,
+                                &self.host.my,
+                                gateway,
+                                mac_known,
+                                pools,
+                            );
+                            if self.on_uplink_subnet(router) && gateway != Some(router) {
+                                routers.insert(router);
+                                if !mac_known {
+                                    unresolved.insert(router);
+                                }
+                            }
+                            target
+                        }
+                        None => Target::Uplink,
+                    },
                     abi::RouteTarget::Host => Target::Host,
                     abi::RouteTarget::Blackhole => Target::Blackhole("bgp"),
                     abi::RouteTarget::Local(_) => return None,
                 };
                 Some((prefix, target))
             })
-            .collect()
+            .collect();
+        self.fabric_next_hops = routers.into_iter().collect();
+        self.unresolved_nodes
+            .extend(unresolved.into_iter().map(|a| format!("next-hop {a}")));
+        learned
+    }
+
+    /// Whether `addr` is on the uplink's subnet of its family.
+    fn on_uplink_subnet(&self, addr: IpAddr) -> bool {
+        let mine = if addr.is_ipv4() {
+            self.host.my.v4
+        } else {
+            self.host.my.v6
+        };
+        mine.is_some_and(|m| m.contains(&addr))
     }
 
     /// The last tables sent with every local endpoint's program ids brought up to date: all
@@ -269,7 +315,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let learned = self.learned_routes(&routable);
+        let learned = self.learned_routes(&routable, &pools);
         let is_routable = |n: &str| routable.contains(n);
         self.routes = routes::compute(&RouteInputs {
             learned: &learned,
@@ -282,6 +328,24 @@ impl Engine {
             nodes: &self.cluster.nodes,
             remote: &remote,
         });
+        // Routers that routes go through: a node entry each, native only.
+        let routers: BTreeSet<IpAddr> = (self.routes.iter())
+            .filter_map(|r| match r.target {
+                Target::Router { addr } => Some(addr),
+                _ => None,
+            })
+            .collect();
+        let mut router_ids = HashMap::new();
+        for addr in routers {
+            let Some(mac) = self.neigh.macs.get(&addr).copied() else {
+                continue;
+            };
+            let id = self.node_ids.get(&router_key(addr));
+            router_ids.insert(addr, abi::NodeId(id));
+            plain
+                .nodes
+                .insert(id, router_entry(abi::NodeId(id), addr, mac));
+        }
         let routes: Vec<abi::Route> = self
             .routes
             .iter()
@@ -293,6 +357,13 @@ impl Engine {
                         node: abi::NodeId(self.node_ids.get(node)),
                         encap: *encap,
                     },
+                    Target::Router { addr } => match router_ids.get(addr) {
+                        Some(node) => abi::RouteTarget::Node {
+                            node: *node,
+                            encap: Some(abi::IpipMode::Never),
+                        },
+                        None => abi::RouteTarget::Uplink,
+                    },
                     Target::Uplink => abi::RouteTarget::Uplink,
                     Target::Host => abi::RouteTarget::Host,
                     Target::Blackhole(_) => abi::RouteTarget::Blackhole,
@@ -303,6 +374,23 @@ impl Engine {
             plain.routes.insert(route_key(&r.prefix), r);
         }
         plain
+    }
+}
+
+/// The key of a BGP next-hop router in the node id space. Kubernetes node names cannot
+/// hold a space, so no node's id is ever shared with a router's.
+fn router_key(addr: IpAddr) -> String {
+    format!("next-hop {addr}")
+}
+
+/// A router's `nodes` entry: its address and MAC for native forwarding, and no tunnel
+/// source, so no IP-in-IP is accepted from it on the router's account.
+fn router_entry(id: abi::NodeId, addr: IpAddr, mac: Mac) -> abi::Node {
+    abi::Node {
+        id,
+        addr,
+        mac,
+        tunnel_allowed: Vec::new(),
     }
 }
 

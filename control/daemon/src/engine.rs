@@ -85,8 +85,11 @@ pub struct Engine {
     pub routes: Vec<RouteEntry>,
     /// Local workloads whose interface is missing.
     pub pending_endpoints: Vec<String>,
-    /// Other nodes whose MAC is not resolved.
+    /// Other nodes whose MAC is not resolved (and BGP next-hop routers, as `next-hop ADDR`).
     pub unresolved_nodes: Vec<String>,
+    /// Routers on the uplink's subnet that learned BGP routes go through (set by each
+    /// build of the tables): their MACs are looked up with the nodes'.
+    pub(crate) fabric_next_hops: Vec<IpAddr>,
     /// Table id -> endpoint, for the endpoints in the last tables.
     pub in_tables: BTreeMap<u32, EndpointId>,
     pub(crate) snapshot_pending: bool,
@@ -124,6 +127,7 @@ impl Engine {
             routes: Vec::new(),
             pending_endpoints: Vec::new(),
             unresolved_nodes: Vec::new(),
+            fabric_next_hops: Vec::new(),
             in_tables: BTreeMap::new(),
             snapshot_pending: true,
             tables_dirty: true,
@@ -200,6 +204,7 @@ impl Engine {
                 mine.is_some_and(|m| m.contains(&a.addr()))
             })
             .map(|a| a.addr())
+            .chain(self.fabric_next_hops.iter().copied())
             .collect()
     }
 

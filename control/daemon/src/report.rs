@@ -239,6 +239,14 @@ fn route_status(
                 None,
             )
         }
+        Target::Router { addr } => (
+            "router",
+            None,
+            Some(addr.to_string()),
+            uplink.map(str::to_string),
+            Some("none"),
+            None,
+        ),
         Target::Uplink => (
             "uplink",
             None,

@@ -12,7 +12,9 @@
 //! - `0.0.0.0/0` and `::/0` -> `Uplink`;
 //! - routes the BGP speaker learned (origin `bgp`), only for prefixes none of the above
 //!   gives: the datastore is authoritative for the cluster's own blocks and workloads, BGP
-//!   fills in the rest (a ToR's or another cluster's prefixes).
+//!   fills in the rest (a ToR's or another cluster's prefixes). A learned route whose next
+//!   hop is a router (not a node) goes to that router when it is on the uplink's subnet,
+//!   through the default gateway otherwise ([`fabric_target`]).
 //!
 //! A block whose node has no usable address, or whose MAC is not resolved yet, is routed to
 //! `Blackhole` too (with that reason): sending its traffic unencapsulated to the default
@@ -64,6 +66,13 @@ pub enum Target {
         /// Encapsulation from the pool (`None`: no pool contains the prefix).
         encap: Option<abi::IpipMode>,
     },
+    /// A router on the uplink's subnet that a BGP route names as next hop (a ToR, an edge
+    /// router, a route reflector's client router): forwarded natively to its MAC through a
+    /// `nodes` table entry of its own that accepts no IP-in-IP.
+    Router {
+        /// Its address.
+        addr: IpAddr,
+    },
     /// The uplink's default gateway.
     Uplink,
     /// The node itself.
@@ -77,7 +86,7 @@ impl Target {
         match self {
             Target::Local { .. } => 0,
             Target::Host => 1,
-            Target::Node { .. } => 2,
+            Target::Node { .. } | Target::Router { .. } => 2,
             Target::Blackhole(_) => 3,
             Target::Uplink => 4,
         }
@@ -88,6 +97,7 @@ impl Target {
         let tie = match self {
             Target::Local { endpoint, .. } => format!("{:010}", endpoint.0),
             Target::Node { node, .. } => node.clone(),
+            Target::Router { addr } => addr.to_string(),
             Target::Blackhole(why) => (*why).to_string(),
             Target::Host | Target::Uplink => String::new(),
         };
@@ -154,6 +164,42 @@ pub fn pool_of<'a>(pools: &'a [PoolInfo], net: &IpNet) -> Option<&'a PoolInfo> {
         .iter()
         .filter(|p| p.cidr.contains(net))
         .max_by_key(|p| p.cidr.prefix_len())
+}
+
+/// Where a BGP route learned through the router `next_hop` (no node's address) goes.
+///
+/// - `next_hop` outside the uplink's subnet of its family (multi-hop eBGP), or the default
+///   gateway itself → `Uplink`: the gateway is the way there;
+/// - on the subnet with its MAC resolved (`mac_known`) → `Router`, forwarded to it directly;
+/// - on the subnet, MAC not resolved yet (the caller asks the kernel to resolve it and
+///   retries every second, as for nodes): a prefix inside an IP pool → `Blackhole`, as an
+///   unresolved node's blocks (pool traffic sent unencapsulated to a gateway that may not
+///   route it would leak); any other prefix → `Uplink`, what the route did before the
+///   router was known, so a router that never answers ARP/ND costs a detour through the
+///   gateway rather than an outage.
+pub fn fabric_target(
+    prefix: &IpNet,
+    next_hop: IpAddr,
+    my_addrs: &NodeAddrs,
+    gateway: Option<IpAddr>,
+    mac_known: bool,
+    pools: &[PoolInfo],
+) -> Target {
+    let mine = if next_hop.is_ipv4() {
+        my_addrs.v4
+    } else {
+        my_addrs.v6
+    };
+    let on_link = mine.is_some_and(|m| m.contains(&next_hop));
+    if !on_link || gateway == Some(next_hop) {
+        Target::Uplink
+    } else if mac_known {
+        Target::Router { addr: next_hop }
+    } else if pool_of(pools, prefix).is_some() {
+        Target::Blackhole("next hop MAC unresolved")
+    } else {
+        Target::Uplink
+    }
 }
 
 /// Computes the routes, one per prefix, sorted by prefix.
@@ -379,6 +425,60 @@ mod tests {
         assert_eq!(find("198.18.200.0/24").origin, Origin::Bgp);
         assert_eq!(find("198.18.200.0/24").target, Target::Uplink);
         assert_eq!(routes.len(), 11);
+    }
+
+    #[test]
+    fn fabric_routes_go_to_their_router_on_the_uplink_subnet() {
+        let me = NodeAddrs {
+            v4: Some(net("198.18.1.11/24")),
+            v6: Some(net("2001:db8:1::11/64")),
+        };
+        let pools = vec![PoolInfo {
+            cidr: net("198.19.0.0/20"),
+            ipip: EncapMode::Never,
+            nat_outgoing: false,
+        }];
+        let gw_addr: IpAddr = "198.18.1.1".parse().unwrap();
+        let gw = Some(gw_addr);
+        let tor: IpAddr = "198.18.1.2".parse().unwrap();
+        let ext = net("203.0.113.0/24");
+        assert_eq!(
+            fabric_target(&ext, tor, &me, gw, true, &pools),
+            Target::Router { addr: tor }
+        );
+        // The gateway itself, and a router off the subnet (multi-hop eBGP): the gateway.
+        assert_eq!(
+            fabric_target(&ext, gw_addr, &me, gw, true, &pools),
+            Target::Uplink
+        );
+        let far: IpAddr = "198.18.9.2".parse().unwrap();
+        assert_eq!(
+            fabric_target(&ext, far, &me, gw, true, &pools),
+            Target::Uplink
+        );
+        // Unresolved: outside the pools through the gateway, inside dropped like blocks.
+        assert_eq!(
+            fabric_target(&ext, tor, &me, gw, false, &pools),
+            Target::Uplink
+        );
+        assert_eq!(
+            fabric_target(&net("198.19.1.0/26"), tor, &me, gw, false, &pools),
+            Target::Blackhole("next hop MAC unresolved")
+        );
+        // IPv6 is matched against the node's IPv6 subnet.
+        let tor6: IpAddr = "2001:db8:1::2".parse().unwrap();
+        assert_eq!(
+            fabric_target(&net("2001:db8:99::/48"), tor6, &me, gw, true, &pools),
+            Target::Router { addr: tor6 }
+        );
+        let v4_only = NodeAddrs {
+            v4: me.v4,
+            v6: None,
+        };
+        assert_eq!(
+            fabric_target(&net("2001:db8:99::/48"), tor6, &v4_only, gw, true, &pools),
+            Target::Uplink
+        );
     }
 
     #[test]

@@ -162,15 +162,16 @@ pub struct FastpathPart {
 pub struct RouteStatus {
     /// Destination.
     pub prefix: String,
-    /// `local`, `node`, `uplink`, `host` or `blackhole`.
+    /// `local`, `node`, `router` (a BGP next hop on the uplink's segment that is no node),
+    /// `uplink`, `host` or `blackhole`.
     pub target: &'static str,
     /// The node, for `node`.
     pub node: Option<String>,
-    /// The next hop address (a node's address, the gateway).
+    /// The next hop address (a node's address, the router's, the gateway).
     pub next_hop: Option<String>,
     /// The interface it leaves by.
     pub interface: Option<String>,
-    /// `none`, `ipip`, `ipip-cross-subnet` (for `node`), else null.
+    /// `none`, `ipip`, `ipip-cross-subnet` (for `node`), `none` for `router`, else null.
     pub encap: Option<&'static str>,
     /// Where it came from.
     pub origin: crate::routes::Origin,

@@ -1,7 +1,8 @@
 //! Two tortie-control daemons in two node namespaces on one segment, meshed over BGP, with
 //! BIRD 2 (no kernel protocol) in the router namespace as a global BGPPeer that originates a
-//! fabric prefix; and the same mesh with `--routes-from-ipam=false`, where the route to the
-//! other node's block exists only because BGP learned it.
+//! fabric prefix; the same mesh with `--routes-from-ipam=false`, where the route to the
+//! other node's block exists only because BGP learned it; and a second router on the
+//! segment (not the default gateway) whose prefix is routed to it directly.
 //!
 //! Needs root (network namespaces) and BIRD 2 (Debian `bird2`). Every namespace, daemon and
 //! file is removed at the end, also on failure; BIRD is stopped by its PID.
@@ -19,6 +20,8 @@ const T: Duration = Duration::from_secs(25);
 const FABRIC: &str = "198.18.200.0/24";
 /// Originated by BIRD with n2 as third-party next hop (RFC 4271 §5.1.3: same subnet).
 const VIA_N2: &str = "198.18.201.0/24";
+/// Originated by a second router on the segment (not the default gateway), next hop itself.
+const VIA_TOR2: &str = "198.18.202.0/24";
 
 /// BIRD in a namespace, stopped (SIGTERM, then SIGKILL) on drop.
 struct Bird {
@@ -27,12 +30,11 @@ struct Bird {
 
 impl Bird {
     fn start(ns: &Netns, dir: &Path) -> Bird {
-        let conf = dir.join("bird.conf");
-        std::fs::write(
-            &conf,
-            format!(
+        Bird::run(
+            ns,
+            dir,
+            &format!(
                 r#"router id 198.18.1.1;
-log "{log}" all;
 protocol device {{ }}
 protocol static {{ ipv4; route {FABRIC} blackhole; route {VIA_N2} via 198.18.1.12; }}
 template bgp node {{
@@ -43,14 +45,23 @@ template bgp node {{
 }}
 protocol bgp n1 from node {{ neighbor 198.18.1.11 as 64512; }}
 protocol bgp n2 from node {{ neighbor 198.18.1.12 as 64512; }}
-"#,
-                log = dir.join("bird.log").display()
+"#
             ),
+        )
+    }
+
+    /// BIRD with `conf` (a `log` line to `dir/bird.log` is prepended), its control socket
+    /// in `dir`.
+    fn run(ns: &Netns, dir: &Path, conf: &str) -> Bird {
+        let path = dir.join("bird.conf");
+        std::fs::write(
+            &path,
+            format!("log \"{}\" all;\n{conf}", dir.join("bird.log").display()),
         )
         .unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.name, "bird", "-f", "-c"])
-            .arg(&conf)
+            .arg(&path)
             .arg("-s")
             .arg(dir.join("bird.ctl"))
             .stdout(Stdio::null())
@@ -375,5 +386,130 @@ fn blocks_are_routed_from_bgp_alone_without_ipam_routes() {
         !t.routes
             .iter()
             .any(|r| r.prefix.addr.to_string() == "198.19.0.64" && r.prefix.len == 26)
+    });
+}
+
+/// A BGP peer on the uplink's segment that is not the default gateway (a second ToR at
+/// 198.18.1.2 on the router's bridge) advertises a prefix: n1 routes it to that router
+/// directly, through a node entry with the router's address and MAC that accepts no
+/// IP-in-IP, not to the gateway; the status and `tortiectl node routes` name the router;
+/// when the router withdraws, the route and its entry go.
+#[test]
+fn fabric_routes_go_to_their_own_next_hop() {
+    let lab = Lab::new();
+    let tor2 = Netns::new("t");
+    lab.router.ip(&[
+        "link", "add", "r2", "type", "veth", "peer", "name", "t0", "netns", &tor2.name,
+    ]);
+    lab.router.ip(&["link", "set", "r2", "master", "br0"]);
+    lab.router.ip(&["link", "set", "r2", "up"]);
+    tor2.ip(&["addr", "add", "198.18.1.2/24", "dev", "t0"]);
+    tor2.ip(&["link", "set", "t0", "up"]);
+    let tor2_mac = tor2.mac("t0");
+    assert_ne!(
+        tor2_mac,
+        lab.router.mac("br0"),
+        "the router is not the gateway"
+    );
+
+    let store = Store::new();
+    store.pool("pool4", "198.19.0.0/20", "CrossSubnet", true);
+    store.affinity("n1", "198.19.0.0/26");
+    store.put_resource(
+        "bgppeers",
+        None,
+        "tor2",
+        serde_json::json!({"apiVersion":"projectcalico.org/v3","kind":"BGPPeer",
+            "metadata":{"name":"tor2"},"spec":{"peerIP":"198.18.1.2","asNumber":64514}}),
+    );
+    let bird_dir = store.dir.path().join("tor2");
+    std::fs::create_dir(&bird_dir).unwrap();
+    let mut bird = Bird::run(
+        &tor2,
+        &bird_dir,
+        &format!(
+            r#"router id 198.18.1.2;
+protocol device {{ }}
+protocol static {{ ipv4; route {VIA_TOR2} blackhole; }}
+protocol bgp n1 {{
+  local 198.18.1.2 as 64514;
+  neighbor 198.18.1.11 as 64512;
+  connect retry time 1;
+  error wait time 1, 2;
+  ipv4 {{ import all; export all; }};
+}}
+"#
+        ),
+    );
+    let ring = store.dir.path().join("ring1");
+    let _d1 = Daemon::start_as(
+        "n1",
+        &lab.node,
+        &store,
+        &ring,
+        &["--ip", "198.18.1.11/24", "--uplink", "up0"],
+    );
+    let mut reader = Reader::open(&ring);
+    wait_for("the session with the second router Established", T, || {
+        peer_up(&status(&store, "n1"), "198.18.1.2").then_some(())
+    });
+
+    let is_tor2_prefix =
+        |r: &abi::Route| r.prefix.addr.to_string() == "198.18.202.0" && r.prefix.len == 24;
+    reader.until("the router's prefix routed to a node entry", T, |t| {
+        t.routes
+            .iter()
+            .any(|r| is_tor2_prefix(r) && matches!(r.target, abi::RouteTarget::Node { .. }))
+    });
+    let tables = &reader.state.tables;
+    let route = tables.routes.iter().find(|r| is_tor2_prefix(r)).unwrap();
+    let abi::RouteTarget::Node { node, encap } = route.target else {
+        panic!("not a node route: {route:?}");
+    };
+    assert_eq!(encap, Some(abi::IpipMode::Never), "native to a router");
+    let entry = tables.nodes.iter().find(|n| n.id == node).unwrap();
+    assert_eq!(entry.addr.to_string(), "198.18.1.2");
+    assert_eq!(
+        entry.mac, tor2_mac,
+        "the router's own MAC, not the gateway's"
+    );
+    assert!(
+        entry.tunnel_allowed.is_empty(),
+        "no IP-in-IP from a router: {entry:?}"
+    );
+    assert_eq!(
+        reader.route("0.0.0.0/0"),
+        Some(abi::RouteTarget::Uplink),
+        "the default route still goes to the gateway"
+    );
+
+    let doc = wait_for("n1 publishes the route via the router", T, || {
+        published_route(&status(&store, "n1"), VIA_TOR2).filter(|r| r["target"] == "router")
+    });
+    assert_eq!(doc["next_hop"], "198.18.1.2");
+    assert_eq!(doc["interface"], "up0");
+    assert_eq!(doc["origin"], "bgp");
+    assert!(doc["node"].is_null());
+
+    if let Some(ctl) = tortiectl() {
+        let out = Command::new(ctl)
+            .args(["node", "routes", "--node", "n1"])
+            .env("DATASTORE_TYPE", "sqlite")
+            .env("SQLITE_PATH", &store.path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        let row = text.lines().find(|l| l.contains(VIA_TOR2)).unwrap();
+        assert!(row.contains("router 198.18.1.2"), "{text}");
+    } else {
+        eprintln!("tortiectl not built (cargo build -p tortie-cli): its output is not checked");
+    }
+
+    // The router stops (Cease): its prefix and its node entry leave the tables.
+    bird.stop();
+    reader.until("the router's prefix and entry withdrawn", T, |t| {
+        !t.routes.iter().any(is_tor2_prefix)
+            && !t.nodes.iter().any(|n| n.addr.to_string() == "198.18.1.2")
     });
 }

@@ -140,7 +140,8 @@ pub struct Node {
     pub addr: IpAddr,
     /// The MAC to send to for this node on the uplink (resolved by control).
     pub mac: MacAddr,
-    /// Outer source addresses accepted for IP-in-IP from this node (usually `addr`).
+    /// Outer source addresses accepted for IP-in-IP from this node (usually `addr`; only
+    /// these, so an entry for a router that is a BGP next hop lists none).
     pub tunnel_allowed: Vec<IpAddr>,
 }
 

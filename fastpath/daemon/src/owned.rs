@@ -44,7 +44,8 @@ pub fn owned_traffic(tables: &Tables) -> Owned {
         add(d.external, len, &mut o);
     }
     for n in &tables.nodes {
-        for a in std::iter::once(&n.addr).chain(n.tunnel_allowed.iter()) {
+        // Only the listed sources: a router's entry (a BGP next hop) lists none.
+        for a in &n.tunnel_allowed {
             if let IpAddr::V4(v4) = a {
                 o.tunnel_sources.push(*v4);
             }
@@ -113,6 +114,13 @@ mod tests {
             mac: [0; 6],
             tunnel_allowed: vec![v4("198.18.1.12"), v4("198.18.2.13")],
         }];
+        // A router that is a BGP next hop: forwarded to, never a tunnel source.
+        t.nodes.push(Node {
+            id: NodeId(2),
+            addr: v4("198.18.1.2"),
+            mac: [0; 6],
+            tunnel_allowed: vec![],
+        });
         t.nat.snat_v4 = Some(v4("198.18.1.11"));
         t.nat.port_lo = 61000;
         t.nat.port_hi = 65535;

@@ -142,7 +142,7 @@ fn generation() -> Arc<Generation> {
                 id: NodeId(3),
                 addr: IpAddr::V4(Ipv4Addr::new(198, 18, 5, 3)),
                 mac: [2; 6],
-                tunnel_allowed: vec![],
+                tunnel_allowed: vec![IpAddr::V4(Ipv4Addr::new(198, 18, 5, 3))],
             }],
         };
         Arc::new(Generation::build(Generation(1), &tables).expect("topology compiles"))

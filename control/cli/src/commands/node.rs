@@ -426,6 +426,7 @@ pub fn routes_text(doc: &Value) -> String {
         let next_hop = match r["target"].as_str().unwrap_or("-") {
             "node" => format!("{} ({})", s(&r["node"]), s(&r["next_hop"])),
             "uplink" => format!("gateway {}", s(&r["next_hop"])),
+            "router" => format!("router {}", s(&r["next_hop"])),
             "local" => "local workload".into(),
             "host" => "this host".into(),
             "blackhole" => format!("blackhole ({})", s(&r["reason"])),

@@ -98,7 +98,7 @@ impl Drop for Netns {
 }
 
 /// The lab: node namespace `node` with uplink `up0` 198.18.1.11/24, a router namespace
-/// (bridge `br0` 198.18.1.1/24, the default gateway) and a second node's namespace on the
+/// (bridge `br0` 198.18.1.1/24, the default gateway of both nodes) and a second node's namespace on the
 /// same segment (198.18.1.12/24). Also `docker0` (198.18.9.1/24, created first, excluded
 /// by first-found) and `ext1` (198.18.4.11/24, created last).
 pub struct Lab {
@@ -160,6 +160,9 @@ impl Lab {
         }
         node2.ip(&["addr", "add", "198.18.1.12/24", "dev", "q0"]);
         node2.ip(&["link", "set", "q0", "up"]);
+        // Both nodes have the router as their default gateway (a BGP next hop that is the
+        // gateway stays `Uplink`; any other on-link next hop gets its own entry).
+        node2.ip(&["route", "add", "default", "via", "198.18.1.1", "dev", "q0"]);
         node.ip(&["route", "add", "default", "via", "198.18.1.1", "dev", "up0"]);
         Lab {
             node,

@@ -332,13 +332,12 @@ impl Generation {
                 mac: n.mac,
             });
             tunnel_sources.extend(
-                n.tunnel_allowed
-                    .iter()
-                    .chain(std::iter::once(&n.addr))
-                    .filter_map(|a| match a {
-                        IpAddr::V4(v4) => Some(*v4),
-                        IpAddr::V6(_) => None,
-                    }),
+                // Only the listed sources: a router's entry (a BGP next hop) lists none, so
+                // no IP-in-IP is accepted from it.
+                n.tunnel_allowed.iter().filter_map(|a| match a {
+                    IpAddr::V4(v4) => Some(*v4),
+                    IpAddr::V6(_) => None,
+                }),
             );
         }
         tunnel_sources.sort_unstable();

@@ -229,13 +229,13 @@ pub fn tables() -> Tables {
                 id: NodeId(2),
                 addr: v4(NODE2),
                 mac: NODE2_MAC,
-                tunnel_allowed: vec![],
+                tunnel_allowed: vec![v4(NODE2)],
             },
             Node {
                 id: NodeId(3),
                 addr: v4(NODE3),
                 mac: NODE3_MAC,
-                tunnel_allowed: vec![],
+                tunnel_allowed: vec![v4(NODE3)],
             },
         ],
     }
