@@ -64,6 +64,10 @@ pub(crate) struct Meta {
     /// on the uplink, so the uplink host endpoint's programs do not apply to it (as in
     /// Calico, where it arrives on `tunl0`).
     pub decapsulated: bool,
+    /// A rule of the receiving host endpoint's preDNAT program allowed this new flow: its
+    /// normal or applyOnForward ingress program is skipped (set by the pre-dnat node, so the
+    /// policy node need not evaluate the program again).
+    pub pre_dnat_accepted: bool,
     /// An ICMP error related to a tracked flow.
     pub related: bool,
     /// For an ICMP error about a NAT'd flow: the outer source and destination and the
@@ -115,6 +119,7 @@ impl Meta {
             new_flow: false,
             untracked: false,
             decapsulated: false,
+            pre_dnat_accepted: false,
             related: false,
             error_xlate: None,
         }
@@ -135,6 +140,7 @@ impl Meta {
         self.new_flow = false;
         self.untracked = false;
         self.decapsulated = false;
+        self.pre_dnat_accepted = false;
         self.related = false;
         self.error_xlate = None;
     }

@@ -234,6 +234,7 @@ impl Pipeline {
                 if !d.allow {
                     return Step::Drop(DropReason::PreDnatDeny);
                 }
+                m.pre_dnat_accepted = true;
             }
         }
         if let Some(internal) = self.generation.dnat(m.p.dst) {
@@ -405,19 +406,13 @@ impl Pipeline {
         // A preDNAT Allow accepts the packet for the host endpoint it arrived on: its normal
         // or applyOnForward ingress program is skipped (Felix marks it accepted in the
         // mangle table and the filter table's host endpoint chains then let it through).
-        // Re-evaluated here without counting hits; the pre-dnat node counted them.
-        let rx_pre_dnat = rx
-            .filter(|_| !m.untracked && !m.decapsulated)
-            .map(|i| g.endpoint(i))
-            .filter(|e| e.is_host_endpoint())
-            .and_then(|e| e.pre_dnat);
-        if let Some(pre) = rx_pre_dnat {
-            let d = g
-                .program(pre)
-                .evaluate(&class_key(&m.p, m.p.dst), &g.sets, |_| {});
-            if d.allow && d.rule_slot.is_some() {
-                programs.from = None;
-            }
+        // The pre-dnat node evaluated the program (and counted its hits) and left its answer.
+        let pre_dnat_accepted = m.pre_dnat_accepted
+            && !m.untracked
+            && !m.decapsulated
+            && rx.is_some_and(|i| g.endpoint(i).is_host_endpoint());
+        if pre_dnat_accepted {
+            programs.from = None;
         }
         if programs.from.is_some() || programs.to.is_some() {
             let key = class_key(&m.p, dst);
