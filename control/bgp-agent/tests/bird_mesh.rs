@@ -8,105 +8,30 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{Bird, runnable, wait};
 use tortie_abi::{IpipMode, NodeId, RouteTarget};
 use tortie_bgp_agent::{AgentInput, BgpAgent, PeerStatus};
 use tortie_model::parse_documents;
 
-/// Removes the BIRD process and its files even when an assertion fails.
-struct Bird {
-    child: Child,
-    dir: PathBuf,
-    sock: PathBuf,
-}
-
-impl Bird {
-    fn start(port: u16) -> Bird {
-        let dir = std::env::temp_dir().join(format!("tortie-agent-bird-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut conf = format!(
-            "log \"{}/bird.log\" all;\nrouter id 127.0.0.4;\nprotocol device {{ scan time 10; }}\n\
-             protocol static blocks4 {{ ipv4; route 198.19.0.192/26 blackhole; }}\n",
-            dir.display()
+/// The Calico-shaped BIRD node: 127.0.0.4 in the mesh with n1 and n2, originating one block.
+fn start_bird(port: u16) -> Bird {
+    let mut conf = String::from(
+        "router id 127.0.0.4;\nprotocol device { scan time 10; }\n\
+         protocol static blocks4 { ipv4; route 198.19.0.192/26 blackhole; }\n",
+    );
+    for (i, peer) in ["127.0.0.1", "127.0.0.2"].iter().enumerate() {
+        conf += &format!(
+            "protocol bgp Mesh_{i} {{\n  local 127.0.0.4 port {port} as 64512;\n  neighbor {peer} port {port} as 64512;\n  strict bind on;\n  multihop;\n  hold time 9; keepalive time 3; connect delay time 1; connect retry time 1; error wait time 1,5;\n  graceful restart on;\n  debug {{ states, events }};\n  ipv4 {{ gateway recursive; import all; export where source = RTS_STATIC; }};\n}}\n"
         );
-        for (i, peer) in ["127.0.0.1", "127.0.0.2"].iter().enumerate() {
-            conf += &format!(
-                "protocol bgp Mesh_{i} {{\n  local 127.0.0.4 port {port} as 64512;\n  neighbor {peer} port {port} as 64512;\n  strict bind on;\n  multihop;\n  hold time 9; keepalive time 3; connect delay time 1; connect retry time 1; error wait time 1,5;\n  graceful restart on;\n  debug {{ states, events }};\n  ipv4 {{ gateway recursive; import all; export where source = RTS_STATIC; }};\n}}\n"
-            );
-        }
-        let path = dir.join("bird.conf");
-        std::fs::write(&path, conf).unwrap();
-        let sock = dir.join("bird.ctl");
-        let child = Command::new("bird")
-            .arg("-f")
-            .arg("-c")
-            .arg(&path)
-            .arg("-s")
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting bird (Debian package bird2)");
-        Bird { child, dir, sock }
     }
-
-    fn show(&self, args: &[&str]) -> String {
-        let out = Command::new("birdc")
-            .arg("-s")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .expect("birdc (Debian package bird2)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn runnable() -> bool {
-    // Root check from /proc (effective uid), without a libc call.
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        eprintln!("SKIPPED bird_mesh: needs root");
-        return false;
-    }
-    for bin in ["bird", "birdc"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(found, "{bin} is missing: install the Debian package bird2");
-    }
-    true
-}
-
-fn wait(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
+    Bird::start("bird", &conf)
 }
 
 #[test]
 fn agents_mesh_with_a_calico_shaped_bird_node() {
-    if !runnable() {
+    if !runnable("bird_mesh") {
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -148,7 +73,7 @@ fn agents_mesh_with_a_calico_shaped_bird_node() {
         let bird = a.plan().peer("127.0.0.4".parse().unwrap()).unwrap();
         assert!(bird.config.passive);
     }
-    let bird = Bird::start(port);
+    let bird = start_bird(port);
 
     let bird_block: ipnet::IpNet = "198.19.0.192/26".parse().unwrap();
     let nodes: HashMap<IpAddr, NodeId> = [("127.0.0.4".parse().unwrap(), NodeId(4))]

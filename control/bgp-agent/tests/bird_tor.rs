@@ -19,94 +19,12 @@
 //! Debian's `bird2`; prints SKIPPED otherwise.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{Bird, runnable, wait};
+use std::time::Duration;
 use tortie_bgp_agent::{AgentInput, BgpAgent, PeerStatus};
 use tortie_model::parse_documents;
-
-/// One BIRD process; removed with its files even when an assertion fails.
-struct Bird {
-    child: Child,
-    dir: PathBuf,
-    sock: PathBuf,
-}
-
-impl Bird {
-    fn start(name: &str, conf: &str) -> Bird {
-        let dir = std::env::temp_dir().join(format!("tortie-agent-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = format!("log \"{}/bird.log\" all;\n{conf}", dir.display());
-        let path = dir.join("bird.conf");
-        std::fs::write(&path, conf).unwrap();
-        let sock = dir.join("bird.ctl");
-        let child = Command::new("bird")
-            .arg("-f")
-            .arg("-c")
-            .arg(&path)
-            .arg("-s")
-            .arg(&sock)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting bird (Debian package bird2)");
-        Bird { child, dir, sock }
-    }
-
-    fn show(&self, args: &[&str]) -> String {
-        let out = Command::new("birdc")
-            .arg("-s")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .expect("birdc (Debian package bird2)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("bird.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn runnable() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !root {
-        eprintln!("SKIPPED bird_tor: needs root");
-        return false;
-    }
-    for bin in ["bird", "birdc"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(found, "{bin} is missing: install the Debian package bird2");
-    }
-    true
-}
-
-fn wait(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
-}
 
 const TIMERS: &str = "hold time 9; keepalive time 3; connect delay time 1; connect retry time 1; error wait time 1,5;";
 
@@ -131,7 +49,7 @@ fn tor_conf(
 
 #[test]
 fn tor_routes_stay_on_the_node_that_learned_them() {
-    if !runnable() {
+    if !runnable("bird_tor") {
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
