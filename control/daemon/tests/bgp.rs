@@ -211,17 +211,7 @@ fn mesh_establishes_and_fabric_routes_reach_the_tables() {
 
     // A learned route whose next hop is another node goes to that node (outside every pool:
     // no encapsulation); the node itself keeps no route to its own address.
-    reader1.until("n2 (its MAC resolved) in n1's tables", T, |t| {
-        t.nodes.iter().any(|n| n.addr.to_string() == "198.18.1.12")
-    });
-    let n2_id = reader1
-        .state
-        .tables
-        .nodes
-        .iter()
-        .find(|n| n.addr.to_string() == "198.18.1.12")
-        .map(|n| n.id)
-        .expect("n2 in n1's tables");
+    let n2_id = node_in_tables(&mut reader1, "198.18.1.12");
     reader1.until("the route via n2", T, |t| {
         t.routes.iter().any(|r| {
             r.prefix.addr.to_string() == "198.18.201.0"
@@ -337,17 +327,7 @@ fn blocks_are_routed_from_bgp_alone_without_ipam_routes() {
     wait_for("the mesh session Established", T, || {
         peer_up(&status(&store, "n1"), "198.18.1.12").then_some(())
     });
-    reader1.until("n2 (its MAC resolved) in n1's tables", T, |t| {
-        t.nodes.iter().any(|n| n.addr.to_string() == "198.18.1.12")
-    });
-    let n2_id = reader1
-        .state
-        .tables
-        .nodes
-        .iter()
-        .find(|n| n.addr.to_string() == "198.18.1.12")
-        .map(|n| n.id)
-        .expect("n2 in n1's tables");
+    let n2_id = node_in_tables(&mut reader1, "198.18.1.12");
     reader1.until("n2's block, learned over BGP", T, |t| {
         t.routes.iter().any(|r| {
             r.prefix.addr.to_string() == "198.19.0.64"
@@ -512,4 +492,21 @@ protocol bgp n1 {{
         !t.routes.iter().any(is_tor2_prefix)
             && !t.nodes.iter().any(|n| n.addr.to_string() == "198.18.1.2")
     });
+}
+
+/// Waits until the node at `addr` (its MAC resolved) is in the reader's tables; its id there.
+fn node_in_tables(reader: &mut Reader, addr: &str) -> abi::NodeId {
+    reader.until(
+        &format!("{addr} (its MAC resolved) in the tables"),
+        T,
+        |t| t.nodes.iter().any(|n| n.addr.to_string() == addr),
+    );
+    reader
+        .state
+        .tables
+        .nodes
+        .iter()
+        .find(|n| n.addr.to_string() == addr)
+        .map(|n| n.id)
+        .expect("the node in the tables")
 }
