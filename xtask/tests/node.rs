@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::{Checks, LabGuard, eventually, root_or_skip};
+use common::{Checks, LabGuard, capture, eventually, root_or_skip};
 use xtask::demo::POLICY;
 use xtask::lab::plan::{NODES, OUTSIDE_ADDR, OUTSIDE_NS, ROUTER_NS, SEG_A};
 use xtask::matrix::{self, Matrix};
@@ -157,43 +157,6 @@ fn encapsulation(checks: &mut Checks, net: &Net) {
         seen.contains("ICMP echo request"),
         seen,
     );
-}
-
-/// Runs tcpdump for one matching packet on `iface` in `namespace`, runs `action` once tcpdump
-/// says it is listening (and once more a second later, in case the first packet raced it);
-/// returns what it printed (empty when nothing matched within 5 s).
-fn capture(namespace: &str, iface: &str, filter: &str, action: impl Fn()) -> String {
-    use std::io::BufRead;
-    let child = xtask::exec::in_netns(namespace, "timeout")
-        .args(["5", "tcpdump", "-i", iface, "-nn", "-l", "-c", "1", filter])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        return "tcpdump did not start".into();
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    if let Some(stderr) = child.stderr.take() {
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if line.contains("listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-    }
-    let _ = rx.recv_timeout(Duration::from_secs(3));
-    action();
-    std::thread::sleep(Duration::from_secs(1));
-    action();
-    let output = child
-        .wait_with_output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    String::from_utf8_lossy(&output).trim().to_string()
 }
 
 /// natOutgoing: the outside host sees TCP and UDP from node1's address; ping gets its reply.

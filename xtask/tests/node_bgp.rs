@@ -9,7 +9,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::{Checks, LabGuard, eventually, root_or_skip};
+use common::{Checks, LabGuard, capture, eventually, root_or_skip};
 use serde_json::Value;
 use xtask::lab::plan::{NODES, ROUTER_NS};
 use xtask::probe::{self, PORT, Responder};
@@ -70,11 +70,18 @@ fn workloads_reach_each_other_over_bgp_learned_routes() {
 
     // The node3 leg really is encapsulated: an IP-in-IP packet between the node addresses
     // crosses the router while node1 pings the workload on node3.
-    let seen = capture_ipip(&from, workloads[2].2);
+    let ipip = format!(
+        "ip proto 4 and src host {} and dst host {}",
+        NODES[0].addr, NODES[2].addr
+    );
+    let to = workloads[2].2;
+    let seen = capture(ROUTER_NS, "segA", &ipip, || {
+        let _ = probe::ping(&from, to);
+    });
     checks.record(
         "node1->node3 over the learned route travels IP-in-IP",
+        seen.contains("IP"),
         seen,
-        String::new(),
     );
 
     drop(responders);
@@ -96,28 +103,6 @@ fn covering_origins(json: &str, addr: IpAddr) -> Vec<(String, String)> {
             covers_block(prefix, addr).then(|| (origin.into(), prefix.into()))
         })
         .collect()
-}
-
-/// Whether tcpdump on the router's segment-A leg sees IP-in-IP from node1 to node3 while
-/// `from` pings `to` (bounded: tcpdump exits after one packet or 5 s).
-fn capture_ipip(from: &str, to: IpAddr) -> bool {
-    let filter = format!(
-        "ip proto 4 and src host {} and dst host {}",
-        NODES[0].addr, NODES[2].addr
-    );
-    let child = std::process::Command::new("timeout")
-        .args(["5", "nsenter", &format!("--net=/run/netns/{ROUTER_NS}")])
-        .args(["tcpdump", "-n", "-c", "1", "-i", "segA", &filter])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start tcpdump");
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = probe::ping(from, to);
-    }
-    let out = child.wait_with_output().expect("tcpdump output");
-    String::from_utf8_lossy(&out.stdout).contains("IP")
 }
 
 /// Whether the IPv4 `prefix` ("a.b.c.d/len") is shorter than a host route and contains `addr`.

@@ -132,3 +132,40 @@ pub fn root_or_skip(test: &str) -> bool {
     eprintln!("{test}: skipped (needs root to create network namespaces)");
     false
 }
+
+/// Runs tcpdump for one matching packet on `iface` in `namespace`, runs `action` once tcpdump
+/// says it is listening (and once more a second later, in case the first packet raced it);
+/// returns what it printed (empty when nothing matched within 5 s).
+pub fn capture(namespace: &str, iface: &str, filter: &str, action: impl Fn()) -> String {
+    use std::io::BufRead;
+    let child = xtask::exec::in_netns(namespace, "timeout")
+        .args(["5", "tcpdump", "-i", iface, "-nn", "-l", "-c", "1", filter])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return "tcpdump did not start".into();
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+    }
+    let _ = rx.recv_timeout(Duration::from_secs(3));
+    action();
+    std::thread::sleep(Duration::from_secs(1));
+    action();
+    let output = child
+        .wait_with_output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&output).trim().to_string()
+}
