@@ -75,6 +75,7 @@ fn node_lab_with_daemons() {
     }
 
     connectivity(&mut checks, &net);
+    allocator_setting(&mut checks, &mut guard);
     host_probes(&mut checks, &mut guard, &net);
     encapsulation(&mut checks, &net);
     nat_outgoing(&mut checks, &net);
@@ -98,6 +99,38 @@ fn node_lab_with_daemons() {
     drop(net);
     drop(guard);
     checks.assert_all();
+}
+
+/// tortie-fastpath runs with glibc's huge-page setting (or the caller's own `GLIBC_TUNABLES`).
+fn allocator_setting(checks: &mut Checks, guard: &mut LabGuard) {
+    let expected =
+        std::env::var("GLIBC_TUNABLES").unwrap_or_else(|_| "glibc.malloc.hugetlb=1".to_string());
+    let fastpaths: Vec<_> = guard
+        .lab()
+        .state
+        .processes
+        .iter()
+        .filter(|record| record.role == "fastpath")
+        .map(|record| record.pid)
+        .collect();
+    let settings: Vec<Option<String>> = fastpaths
+        .iter()
+        .map(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            environ
+                .split(|byte| *byte == 0)
+                .find_map(|entry| entry.strip_prefix(b"GLIBC_TUNABLES="))
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+        })
+        .collect();
+    checks.record(
+        "every tortie-fastpath runs with the huge-page allocator setting",
+        fastpaths.len() == 3
+            && settings
+                .iter()
+                .all(|value| value.as_deref() == Some(expected.as_str())),
+        format!("pids {fastpaths:?}: {settings:?}"),
+    );
 }
 
 /// Same node, same segment (native) and across the router (IP-in-IP): TCP, UDP and ICMP.

@@ -102,6 +102,17 @@ pub fn program(bin_dir: &Path, role: &str) -> PathBuf {
     bin_dir.join(format!("tortie-{role}"))
 }
 
+/// The allocator setting tortie-fastpath runs with: glibc (>= 2.35) advises `MADV_HUGEPAGE`
+/// on its large `mmap` chunks, which puts the conntrack slab and index on 2 MiB pages where
+/// the host's THP mode is `madvise` (docs/design/tables.md). A `GLIBC_TUNABLES` already in
+/// the environment is left as it is.
+fn fastpath_allocator_env() -> Option<(String, String)> {
+    match std::env::var_os("GLIBC_TUNABLES") {
+        Some(_) => None,
+        None => Some(("GLIBC_TUNABLES".into(), "glibc.malloc.hugetlb=1".into())),
+    }
+}
+
 /// Starts `role` on `node`; returns its record (the child is kept in `children`).
 pub fn start(
     state: &LabState,
@@ -116,6 +127,9 @@ pub fn start(
     let output = output_path(&state.run_dir, node, role);
     let mut env = datastore_env(&state.datastore);
     env.push(("NODENAME".into(), node.name.into()));
+    if role == "fastpath" {
+        env.extend(fastpath_allocator_env());
+    }
     let (record, child): (ProcessRecord, Child) = process::start(&Launch {
         node: node.name,
         role,
