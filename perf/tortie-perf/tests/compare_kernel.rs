@@ -413,6 +413,19 @@ fn connrate_through_the_kernel(extra: &[&str]) {
         assert_eq!(r["failures"], 0, "{r}");
         for t in r["trials"].as_array().expect("trials[]") {
             assert!(t["connections"].as_u64().is_some_and(|n| n > 0), "{r}");
+            let load = &t["end_hosts"];
+            if !extra.is_empty() {
+                assert!(load.is_null(), "kernel end hosts report no load: {t}");
+                continue;
+            }
+            // Nine segments per connection, give or take those still in flight at the end.
+            let segments = load["segments_per_conn"].as_f64().expect("segments");
+            assert!((8.5..=11.0).contains(&segments), "{t}");
+            let share = load["busy_share"].as_f64().expect("busy share");
+            assert!(share > 0.0 && share <= 1.0, "{t}");
+            for k in ["stack_us_per_conn", "send_us_per_conn", "segments_per_kick"] {
+                assert!(load[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {t}");
+            }
         }
     }
     let expected = if extra.is_empty() {
@@ -435,6 +448,78 @@ fn connrate_through_the_kernel(extra: &[&str]) {
     assert!(
         target["value"].is_null(),
         "tortie was not asked for: {target}"
+    );
+}
+
+/// `connrate` through tortie-fastpath from the same target directory (skipped when it has
+/// not been built): the smoltcp end hosts' connections pass its conntrack and a 100-rule
+/// policy, none fails, and each is the nine-segment exchange.
+#[test]
+fn connrate_smoltcp_opens_connections_through_tortie_fastpath() {
+    if !is_root() {
+        eprintln!("skipping: needs root for network namespaces and AF_XDP");
+        return;
+    }
+    if let Err(why) = tools_present() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let bin = std::path::Path::new(BIN).with_file_name("tortie-fastpath");
+    if !bin.is_file() {
+        eprintln!("skipping: {} is not built", bin.display());
+        return;
+    }
+    let (out, pid) = run_bounded(
+        &[
+            "connrate",
+            "--systems",
+            "tortie",
+            "--rules",
+            "100",
+            "--trials",
+            "1",
+            "--trial-s",
+            "0.5",
+            "--concurrency",
+            "16",
+            "--fastpath-bin",
+            bin.to_str().expect("utf-8 path"),
+            "-o",
+            "json",
+        ],
+        Duration::from_secs(90),
+    );
+    let v = parse(&out);
+    assert!(
+        leftover_namespaces(pid).is_empty(),
+        "namespaces left behind"
+    );
+    assert!(
+        v["unavailable"].as_array().is_some_and(Vec::is_empty),
+        "tortie did not run: {}",
+        v["unavailable"]
+    );
+    let run = &v["runs"][0];
+    assert_eq!(
+        (run["system"].as_str(), run["rules"].as_u64()),
+        (Some("tortie"), Some(100))
+    );
+    assert_eq!(run["failures"], 0, "{run}");
+    let trial = &run["trials"][0];
+    assert!(
+        trial["connections"].as_u64().is_some_and(|n| n > 0),
+        "{run}"
+    );
+    let segments = trial["end_hosts"]["segments_per_conn"]
+        .as_f64()
+        .expect("segments");
+    assert!((8.5..=11.0).contains(&segments), "{trial}");
+    // The daemon's own counters came back, with its worker's packets.
+    let counters = &v["fastpath_counters"][0]["counters"]["workers"][0];
+    assert!(
+        counters["rx_packets"].as_u64().is_some_and(|n| n > 0),
+        "{}",
+        v["fastpath_counters"]
     );
 }
 

@@ -153,6 +153,7 @@ pub fn trial(
             per_s: n as f64 / elapsed.max(1e-9),
             p50_us: us(0.5),
             p99_us: us(0.99),
+            end_hosts: None,
         })
     })
 }

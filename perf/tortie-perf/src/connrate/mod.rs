@@ -9,8 +9,15 @@
 //! per round as in `compare`; the figure is completed connections per second (median over
 //! rounds) with connect-to-response latency percentiles.
 
+mod client;
+mod conn;
 mod kernel;
+mod load;
+#[cfg(test)]
+mod memory_tests;
+mod server;
 mod smol;
+mod wire;
 mod xskdev;
 
 use std::collections::HashMap;
@@ -25,6 +32,7 @@ use crate::classify::Output;
 use crate::compare::stats::{Ratio, median};
 use crate::compare::{FastpathCounters, Unavailable};
 use crate::dut::{Dut, DutOptions, HarnessError, Scenario, System};
+pub use load::EndHostLoad;
 
 /// Server port.
 const PORT: u16 = 5001;
@@ -108,6 +116,8 @@ pub struct ConnTrial {
     pub p50_us: Option<f64>,
     /// 99th percentile, µs.
     pub p99_us: Option<f64>,
+    /// How the smoltcp end hosts' thread spent the trial (null for kernel end hosts).
+    pub end_hosts: Option<EndHostLoad>,
 }
 
 /// Medians of one scenario.
@@ -125,6 +135,9 @@ pub struct ConnSummary {
     pub p50_us: Option<f64>,
     /// Median of the trials' 99th percentiles, µs.
     pub p99_us: Option<f64>,
+    /// Median share of each trial the smoltcp end hosts were busy ([`EndHostLoad`]); null
+    /// for kernel end hosts.
+    pub end_hosts_busy_share: Option<f64>,
     /// Every trial.
     pub trials: Vec<ConnTrial>,
 }
@@ -238,13 +251,19 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
             d.pause();
             let t = t.with_context(|| format!("round {} of {}", round + 1, d.scenario.label()))?;
             eprintln!(
-                "[round {}/{}] {:<24} {:9.0} conn/s  failures {}  p50 {} µs",
+                "[round {}/{}] {:<24} {:9.0} conn/s  failures {}  p50 {} µs{}",
                 round + 1,
                 a.trials,
                 d.scenario.label(),
                 t.per_s,
                 t.failures,
-                t.p50_us.map_or("-".into(), |v| format!("{v:.0}"))
+                t.p50_us.map_or("-".into(), |v| format!("{v:.0}")),
+                t.end_hosts.map_or(String::new(), |e| format!(
+                    "  end hosts busy {:.0}% ({:.1} µs stack + {:.1} µs sendto per conn)",
+                    e.busy_share * 100.0,
+                    e.stack_us_per_conn,
+                    e.send_us_per_conn
+                ))
             );
             results.entry(d.scenario).or_default().push(t);
         }
@@ -282,6 +301,7 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
                 failures: trials.iter().map(|t| t.failures).sum(),
                 p50_us: col(|t| t.p50_us),
                 p99_us: col(|t| t.p99_us),
+                end_hosts_busy_share: col(|t| t.end_hosts.map(|e| e.busy_share)),
                 trials,
             }
         })
@@ -330,18 +350,22 @@ pub fn run(a: &ConnrateArgs) -> anyhow::Result<()> {
     match a.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Table => {
-            println!("| system | rules | conn/s median | failures | p50 µs | p99 µs |");
-            println!("|---|---|---|---|---|---|");
+            println!(
+                "| system | rules | conn/s median | failures | p50 µs | p99 µs | end hosts busy |"
+            );
+            println!("|---|---|---|---|---|---|---|");
             for r in &report.runs {
                 let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
                 println!(
-                    "| {} | {} | {:.0} | {} | {} | {} |",
+                    "| {} | {} | {:.0} | {} | {} | {} | {} |",
                     r.system,
                     r.rules,
                     r.conns_per_s,
                     r.failures,
                     f(r.p50_us),
-                    f(r.p99_us)
+                    f(r.p99_us),
+                    r.end_hosts_busy_share
+                        .map_or("-".into(), |b| format!("{:.0}%", b * 100.0))
                 );
             }
             for x in &report.ratios {

@@ -1,44 +1,49 @@
-//! Connection-rate end hosts in userspace: a smoltcp client in the generator namespace and a
-//! smoltcp server in the sink namespace, each on an AF_XDP socket ([`super::xskdev`]), both
-//! driven by one thread (they are light, and the device under test gets the other cores).
+//! Connection-rate end hosts in userspace: a smoltcp client ([`super::client`]) in the
+//! generator namespace and a smoltcp server ([`super::server`]) in the sink namespace, each
+//! on an AF_XDP socket ([`super::xskdev`]), both driven by one thread (the device under
+//! test gets the other cores).
 //!
 //! The client keeps `concurrency` connections in flight. Each one is a full TCP exchange
-//! through the device under test: SYN, SYN-ACK, ACK, one request byte, one response byte,
-//! then the server closes (FIN), the client closes (FIN) and the last ACKs: so conntrack and
-//! policy see a whole connection in both directions. The server keeps a pool of listening
-//! sockets and replaces each finished one (in TIME-WAIT) with a fresh listener, so TIME-WAIT
-//! costs nothing. Client source ports cycle over eight client addresses (512 k tuples), so a
-//! tuple comes back only after that many connections. The thread is pinned to core 0, away
-//! from the DUT's worker (tortie-fastpath's first worker and the kernel's RPS target are on
-//! the last cores).
+//! through the device under test, nine segments: SYN, SYN-ACK, ACK, one request byte, the
+//! server's ACK, one response byte with the server's FIN, the client's ACK and FIN, and the
+//! last ACK: so conntrack and policy see a whole connection in both directions. Client
+//! source tuples cycle over eight client addresses (512 k tuples). The thread is pinned to
+//! core 0, away from the DUT's worker (tortie-fastpath's first worker and the kernel's RPS
+//! target are on the last cores).
+//!
+//! Each loop pass takes one receive batch from each socket and hands every packet to its
+//! own connection ([`super::wire`]), runs due timers every [`SWEEP`], and sends what was
+//! queued in one batch per socket; a pass that finds nothing costs a few ring reads. How
+//! busy the thread was goes into the trial's [`super::EndHostLoad`].
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
-use super::ConnTrial;
+use super::client::{Client, ClientConfig};
+use super::conn::Tick;
+use super::load::LoadMeter;
+use super::server::Server;
+use super::wire::PacketBatch;
 use super::xskdev::XskIpDevice;
+use super::{ConnTrial, PORT};
 use crate::dut::HarnessError;
 use crate::dut::topology::{
     CLIENT_ADDRS, DEST_ADDR, DUT_IN_MAC, DUT_OUT_MAC, GEN_ADDR, GEN_IF, GEN_MAC, SINK_IF, SINK_MAC,
     Topology,
 };
-use crate::pktgen::latency::Histogram;
 
-/// Server port.
-const PORT: u16 = 5001;
-/// A connection with no progress for this long is a failure.
-const CONN_TIMEOUT: Duration = Duration::from_secs(1);
+/// Time between sweeps over every connection for its timers (smoltcp's retransmission
+/// timeout is at least 1 s, so 5 ms is fine-grained enough).
+const SWEEP: Duration = Duration::from_millis(5);
 /// Time after the trial for connections in flight to finish (they count only as in flight).
 const DRAIN: Duration = Duration::from_millis(300);
 
-/// The next client source port (shared by all trials of the process, so tuples are reused
+/// The next client source tuple (shared by all trials of the process, so tuples are reused
 /// as late as possible).
-static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
+static NEXT_TUPLE: AtomicU32 = AtomicU32::new(0);
 
 fn v4(s: &str) -> Result<Ipv4Address, HarnessError> {
     s.parse()
@@ -52,46 +57,6 @@ fn client_addrs() -> Result<Vec<Ipv4Address>, HarnessError> {
         .chain(CLIENT_ADDRS.iter().copied())
         .map(v4)
         .collect()
-}
-
-fn tcp_socket() -> tcp::Socket<'static> {
-    let mut s = tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; 256]),
-        tcp::SocketBuffer::new(vec![0; 256]),
-    );
-    s.set_timeout(Some(smoltcp::time::Duration::from_millis(
-        CONN_TIMEOUT.as_millis() as u64,
-    )));
-    s.set_nagle_enabled(false);
-    s.set_ack_delay(None);
-    s
-}
-
-/// Where one client connection is.
-#[derive(Debug, Clone, Copy)]
-enum Phase {
-    Idle,
-    Connecting(Instant),
-    Sent(Instant),
-    Closing(Instant),
-}
-
-fn iface(
-    dev: &mut XskIpDevice,
-    addr: &[Ipv4Address],
-    seed: u64,
-    now: smoltcp::time::Instant,
-) -> Interface {
-    let mut config = Config::new(HardwareAddress::Ip);
-    config.random_seed = seed;
-    let mut i = Interface::new(config, dev, now);
-    i.update_ip_addrs(|a| {
-        for &ip in addr {
-            // 198.18.0.0/15: every test address is on-link, so no route or neighbour.
-            let _ = a.push(IpCidr::new(IpAddress::Ipv4(ip), 15));
-        }
-    });
-    i
 }
 
 /// One trial's request to the endpoint thread.
@@ -213,148 +178,114 @@ fn run_trial(
     let client_ips = client_addrs()?;
     let server_ip = v4(DEST_ADDR)?;
     let concurrency = concurrency.clamp(1, 4096);
-    {
-        // Segments of the previous trial's connections would only draw resets.
-        cdev.discard_rx();
-        sdev.discard_rx();
-        let t0 = Instant::now();
-        let stamp = |t: Instant| {
-            smoltcp::time::Instant::from_micros(t.duration_since(t0).as_micros() as i64)
-        };
-        // A fresh seed per trial: smoltcp derives initial sequence numbers from it, and a
-        // reused tuple with a repeated ISN looks like an old duplicate to a conntrack.
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()) << 32;
-        let mut client = iface(cdev, &client_ips, seed, stamp(Instant::now()));
-        let mut server = iface(sdev, &[server_ip], seed ^ 0x5a5a, stamp(Instant::now()));
-        let mut csockets = SocketSet::new(Vec::new());
-        let mut slots: Vec<(SocketHandle, Phase)> = (0..concurrency)
-            .map(|_| (csockets.add(tcp_socket()), Phase::Idle))
-            .collect();
-        let mut ssockets = SocketSet::new(Vec::new());
-        let listen = |set: &mut SocketSet<'static>| -> SocketHandle {
-            let mut s = tcp_socket();
-            // Cannot fail: the port is non-zero and the socket fresh.
-            let _ = s.listen(PORT);
-            set.add(s)
-        };
-        let mut listeners: Vec<SocketHandle> = (0..concurrency * 2 + 16)
-            .map(|_| listen(&mut ssockets))
-            .collect();
-        let mut lat = Histogram::default();
-        let (mut ok, mut failed) = (0u64, 0u64);
-        let start = Instant::now();
-        let deadline = start + duration;
-        let mut buf = [0u8; 16];
-        loop {
-            let now = Instant::now();
-            if now >= deadline + DRAIN {
-                break;
-            }
-            let sending = now < deadline;
-            let ts = stamp(now);
-            client.poll(ts, cdev, &mut csockets);
-            server.poll(ts, sdev, &mut ssockets);
-            // Server: answer each request byte with one byte and close first.
-            for h in &mut listeners {
-                let s = ssockets.get_mut::<tcp::Socket>(*h);
-                match s.state() {
-                    tcp::State::TimeWait => {
-                        ssockets.remove(*h);
-                        *h = listen(&mut ssockets);
-                    }
-                    tcp::State::Closed => {
-                        let _ = s.listen(PORT);
-                    }
-                    _ if s.can_recv() && s.recv_slice(&mut buf).is_ok_and(|n| n > 0) => {
-                        let _ = s.send_slice(b"y");
-                        s.close();
-                    }
-                    _ => {}
-                }
-            }
-            // Client: connect, send, read the answer, close.
-            for (h, phase) in &mut slots {
-                let s = csockets.get_mut::<tcp::Socket>(*h);
-                *phase = match *phase {
-                    Phase::Idle if sending => {
-                        let n = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
-                        let k = client_ips.len() as u32;
-                        let ip = client_ips[(n % k) as usize];
-                        let port = 1024 + ((n / k) % 64_000) as u16;
-                        match s.connect(
-                            client.context(),
-                            (IpAddress::Ipv4(server_ip), PORT),
-                            (IpAddress::Ipv4(ip), port),
-                        ) {
-                            Ok(()) => Phase::Connecting(now),
-                            Err(_) => {
-                                s.abort();
-                                Phase::Idle
-                            }
-                        }
-                    }
-                    Phase::Idle => Phase::Idle,
-                    Phase::Connecting(t) if s.may_send() => {
-                        let _ = s.send_slice(b"x");
-                        Phase::Sent(t)
-                    }
-                    Phase::Connecting(t) | Phase::Sent(t) if s.state() == tcp::State::Closed => {
-                        let _ = t;
-                        failed += 1;
-                        Phase::Idle
-                    }
-                    Phase::Sent(t) if s.can_recv() => {
-                        let _ = s.recv_slice(&mut buf);
-                        lat.record(now.duration_since(t).as_nanos() as u64);
-                        s.close();
-                        Phase::Closing(now)
-                    }
-                    Phase::Closing(answered) => match s.state() {
-                        tcp::State::Closed | tcp::State::TimeWait => {
-                            // Closed on both sides (an abort in TIME-WAIT only starts the
-                            // socket afresh).
-                            s.abort();
-                            if answered < deadline {
-                                ok += 1;
-                            }
-                            Phase::Idle
-                        }
-                        _ => Phase::Closing(answered),
-                    },
-                    p => p,
-                };
-            }
-            let _ = cdev.flush();
-            let _ = sdev.flush();
+    // Segments of the previous trial's connections would only draw resets.
+    cdev.discard_rx();
+    sdev.discard_rx();
+    let t0 = Instant::now();
+    let stamp =
+        |t: Instant| smoltcp::time::Instant::from_micros(t.duration_since(t0).as_micros() as i64);
+    // A fresh seed per trial: smoltcp derives initial sequence numbers from it, and a
+    // reused tuple with a repeated ISN looks like an old duplicate to a conntrack.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()) << 32;
+    let deadline = t0 + duration;
+    let mut client = Client::new(
+        cdev,
+        ClientConfig {
+            addrs: client_ips,
+            server: IpEndpoint::new(IpAddress::Ipv4(server_ip), PORT),
+            concurrency,
+            seed,
+            first_tuple: NEXT_TUPLE.load(Ordering::Relaxed),
+            deadline,
+        },
+        stamp(t0),
+    );
+    let mut server = Server::new(
+        sdev,
+        server_ip,
+        PORT,
+        concurrency * 2 + 16,
+        seed ^ 0x5a5a,
+        stamp(t0),
+    );
+    let (mut crx, mut srx) = (PacketBatch::default(), PacketBatch::default());
+    let mut next_sweep = t0;
+    let mut load = LoadMeter::start(cdev.stats(), sdev.stats());
+    loop {
+        let now = Instant::now();
+        if now >= deadline + DRAIN {
+            break;
         }
-        cdev.drain_tx(Duration::from_millis(100));
-        sdev.drain_tx(Duration::from_millis(100));
-        if ok == 0 {
-            eprintln!(
-                "connrate: no connection completed; client device {:?}, server device {:?}",
-                cdev.stats(),
-                sdev.stats()
-            );
+        let tick = Tick {
+            now,
+            at: stamp(now),
+            sending: now < deadline,
+        };
+        if !tick.sending {
+            load.stop(cdev.stats(), sdev.stats());
         }
-        let elapsed = duration.as_secs_f64();
-        let us = |q: f64| lat.quantile(q).map(|ns| (ns as f64 / 10.0).round() / 100.0);
-        Ok(ConnTrial {
-            connections: ok,
-            failures: failed,
-            per_s: ok as f64 / elapsed.max(1e-9),
-            p50_us: us(0.5),
-            p99_us: us(0.99),
-        })
+        // Only what arrived is processed: each packet goes to its own connection.
+        cdev.receive_into(&mut crx);
+        for p in crx.iter() {
+            client.on_packet(cdev, tick, p);
+        }
+        sdev.receive_into(&mut srx);
+        for p in srx.iter() {
+            server.on_packet(sdev, tick, p);
+        }
+        // Timers (retransmission, the failure timeout) and idle slots, now and then.
+        let sweep = now >= next_sweep;
+        if sweep {
+            client.sweep(cdev, tick);
+            server.sweep(sdev, tick);
+            next_sweep = now + SWEEP;
+        }
+        // Passes that found nothing to do are not timed (two clock reads each).
+        let timed = tick.sending && (sweep || crx.len() + srx.len() > 0);
+        let sending_from = timed.then(Instant::now);
+        let _ = cdev.flush();
+        let _ = sdev.flush();
+        if let Some(t1) = sending_from {
+            load.record(now, t1, Instant::now());
+        }
     }
+    NEXT_TUPLE.store(client.next_tuple(), Ordering::Relaxed);
+    cdev.drain_tx(Duration::from_millis(100));
+    sdev.drain_tx(Duration::from_millis(100));
+    let tally = client.tally;
+    if tally.ok == 0 {
+        eprintln!(
+            "connrate: no connection completed; client device {:?}, server device {:?}",
+            cdev.stats(),
+            sdev.stats()
+        );
+    }
+    let elapsed = duration.as_secs_f64();
+    let us = |q: f64| {
+        tally
+            .latency
+            .quantile(q)
+            .map(|ns| (ns as f64 / 10.0).round() / 100.0)
+    };
+    Ok(ConnTrial {
+        connections: tally.ok,
+        failures: tally.failed,
+        per_s: tally.ok as f64 / elapsed.max(1e-9),
+        p50_us: us(0.5),
+        p99_us: us(0.99),
+        end_hosts: Some(load.finish(duration, tally.ok)),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dut::topology::DUT_IN_ADDR;
+    use smoltcp::iface::{Config, Interface};
+    use smoltcp::wire::{HardwareAddress, IpCidr};
 
     #[test]
     fn client_addresses_are_distinct_on_the_generator_side() {

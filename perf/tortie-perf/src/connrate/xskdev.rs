@@ -1,28 +1,31 @@
-//! A smoltcp [`Device`] over one AF_XDP socket, so the connection-rate end hosts send and
-//! receive without the kernel's stack: smoltcp works on bare IP packets (`Medium::Ip`) and
-//! this device adds and strips an Ethernet header with fixed MACs (the topology's neighbours
-//! are permanent, so no ARP is needed). Received frames are copied out of the UMEM (at most
-//! a few hundred bytes each: TCP handshakes and one-byte payloads) and their frames recycled
-//! at once; frames to send are written straight into UMEM frames and submitted in batches by
-//! [`XskIpDevice::flush`].
+//! One AF_XDP socket as the wire of smoltcp end hosts, so they send and receive without the
+//! kernel's stack: smoltcp works on bare IP packets (`Medium::Ip`) and this device adds and
+//! strips an Ethernet header with fixed MACs (the topology's neighbours are permanent, so no
+//! ARP is needed). Received frames are copied out of the UMEM a batch at a time into a
+//! [`PacketBatch`] (at most a few hundred bytes each: TCP handshakes and one-byte payloads)
+//! and their frames recycled at once; frames to send are written straight into UMEM frames
+//! ([`Transmit`]) and submitted in batches by [`XskIpDevice::flush`].
 //!
 //! The socket's XDP program redirects every frame of its queue to it, so the kernel in that
 //! namespace never sees the test connections (and cannot answer them with resets).
 
 use std::time::Duration;
 
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
-use smoltcp::time::Instant;
+use smoltcp::phy::TxToken;
 use tortie_xsk::{DescBatch, FramePool, Port, PortConfig, Umem, UmemSpec, XskError};
 
+use super::wire::{BATCH, PacketBatch, Transmit};
+
+/// With frames outstanding and nothing new to send, kick once per this many flushes (a
+/// pass of the end hosts' loop that finds nothing takes a few hundred ns: some 0.1-0.5 ms).
+const IDLE_KICK_EVERY: u32 = 1024;
+/// Frames the kernel transmits per `sendto` in copy mode (`TX_BATCH_SIZE` in
+/// `net/xdp/xsk.c`).
+const KERNEL_TX_BATCH: u64 = 32;
 /// Ethernet header length.
 const ETH_HDR: usize = 14;
 /// EtherType of IPv4.
 const ETHERTYPE_IPV4: [u8; 2] = [0x08, 0x00];
-/// IP MTU offered to smoltcp.
-const MTU: usize = 1500;
-/// Frames moved per batch.
-const BATCH: usize = 64;
 
 /// Frames seen and sent by one device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub struct DevStats {
     pub tx: u64,
     /// Packets dropped because no UMEM frame was free.
     pub tx_no_frame: u64,
+    /// `sendto` calls that asked the kernel to transmit.
+    pub kicks: u64,
 }
 
 /// The sending half: everything a transmit token needs.
@@ -45,32 +50,54 @@ struct Side {
     pending: DescBatch,
     header: [u8; ETH_HDR],
     stats: DevStats,
-    /// Frames on the TX ring not yet completed.
+    /// Frames submitted to the TX ring and not yet completed.
     in_flight: u64,
+    /// Flushes with frames outstanding since the last kick.
+    idle_flushes: u32,
 }
 
 impl Side {
-    /// Submit pending frames and take back completed ones. Copy-mode AF_XDP sends only
-    /// inside a `sendto`, so while frames sit on the TX ring it kicks the kernel even when
-    /// the ring's wakeup flag is clear: a frame left there would wait for the next trial.
-    fn flush(&mut self) -> Result<(), XskError> {
+    /// Submit pending frames and take back completed ones.
+    ///
+    /// Copy-mode AF_XDP transmits only inside a `sendto` ("kick"), at most
+    /// [`KERNEL_TX_BATCH`] frames per call. Frames not yet completed may still sit on the TX
+    /// ring (more were submitted than the kicks so far could take, or the device queue was
+    /// full), or be sent already with their completion waiting for the packet to be freed
+    /// further along its path (behind the DUT's conntrack, on another CPU). The ring's
+    /// consumer index, which would tell the two apart, is not exposed. So it kicks when
+    /// the kicks made while submitting (the ring asks for one) cannot have taken
+    /// everything, and otherwise, with frames outstanding, on every [`IDLE_KICK_EVERY`]th
+    /// call (or always when `force`): a kick on every pass of the end hosts' loop would
+    /// cost a `sendto` each time completions are merely late.
+    fn flush(&mut self, force: bool) -> Result<(), XskError> {
+        let kicks_before = self.port.stats().tx_wakeups;
+        let mut submitted = 0;
         // Bounded: the TX ring takes a batch per call and has room after completions.
         for _ in 0..8 {
             if self.pending.is_empty() {
                 break;
             }
-            self.in_flight += self.port.tx_batch(&mut self.pending)? as u64;
-            self.in_flight = self
-                .in_flight
-                .saturating_sub(self.port.reap_completions(&mut self.pool) as u64);
+            submitted += self.port.tx_batch(&mut self.pending)? as u64;
+            self.reap();
         }
+        let kicked = self.port.stats().tx_wakeups - kicks_before;
+        self.in_flight += submitted;
+        self.reap();
         if self.in_flight > 0 {
-            self.port.kick_tx()?;
+            self.idle_flushes += 1;
+            let maybe_left = submitted > kicked * KERNEL_TX_BATCH;
+            if force || maybe_left || self.idle_flushes >= IDLE_KICK_EVERY {
+                self.idle_flushes = 0;
+                self.port.kick_tx()?;
+                self.reap();
+            }
         }
-        self.in_flight = self
-            .in_flight
-            .saturating_sub(self.port.reap_completions(&mut self.pool) as u64);
         Ok(())
+    }
+
+    fn reap(&mut self) {
+        let done = self.port.reap_completions(&mut self.pool) as u64;
+        self.in_flight = self.in_flight.saturating_sub(done);
     }
 }
 
@@ -78,12 +105,8 @@ impl Side {
 pub struct XskIpDevice {
     side: Side,
     received: DescBatch,
-    /// The IP packet of the frame being handed to smoltcp.
-    rx_packet: Vec<u8>,
-    /// Received IP packets not yet handed over, oldest first.
-    queue: std::collections::VecDeque<Vec<u8>>,
-    /// Buffers to reuse.
-    spare: Vec<Vec<u8>>,
+    /// Descriptors of one batch in arrival order (reused).
+    in_order: Vec<tortie_xsk::Desc>,
     mac: [u8; 6],
 }
 
@@ -135,18 +158,17 @@ impl XskIpDevice {
                 header,
                 stats: DevStats::default(),
                 in_flight: 0,
+                idle_flushes: 0,
             },
             received: DescBatch::with_capacity(BATCH),
-            rx_packet: Vec::new(),
-            queue: std::collections::VecDeque::with_capacity(BATCH),
-            spare: Vec::new(),
+            in_order: Vec::with_capacity(BATCH),
             mac,
         })
     }
 
     /// Submit what smoltcp wrote since the last call.
     pub fn flush(&mut self) -> Result<(), XskError> {
-        self.side.flush()
+        self.side.flush(false)
     }
 
     /// Send what is pending and wait (at most `limit`) until the kernel has taken every frame.
@@ -155,7 +177,7 @@ impl XskIpDevice {
         while (self.side.in_flight > 0 || !self.side.pending.is_empty())
             && std::time::Instant::now() < deadline
         {
-            if self.side.flush().is_err() {
+            if self.side.flush(true).is_err() {
                 break;
             }
             std::thread::sleep(Duration::from_micros(50));
@@ -165,8 +187,7 @@ impl XskIpDevice {
     /// Throw away every frame received so far (stale segments of the previous trial's
     /// connections).
     pub fn discard_rx(&mut self) -> u64 {
-        let mut n = self.queue.len() as u64;
-        self.spare.extend(self.queue.drain(..));
+        let mut n = 0;
         // Bounded: the RX ring holds at most its size.
         for _ in 0..64 {
             let s = &mut self.side;
@@ -181,7 +202,10 @@ impl XskIpDevice {
 
     /// Counters.
     pub fn stats(&self) -> DevStats {
-        self.side.stats
+        DevStats {
+            kicks: self.side.port.stats().tx_wakeups,
+            ..self.side.stats
+        }
     }
 
     /// Close the socket before its UMEM (the order the kernel needs to let the queue be
@@ -201,63 +225,36 @@ impl XskIpDevice {
         drop(umem);
     }
 
-    /// Take the next IPv4 frame to our MAC into `rx_packet`; false when none is waiting.
-    fn next_packet(&mut self) -> bool {
-        if self.queue.is_empty() {
-            self.fill_queue();
-        }
-        match self.queue.pop_front() {
-            Some(p) => {
-                let old = std::mem::replace(&mut self.rx_packet, p);
-                self.spare.push(old);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Copy one RX batch's IPv4 frames to our MAC into the queue, in arrival order (TCP
-    /// must see a connection's segments in order), and recycle the frames.
-    fn fill_queue(&mut self) {
+    /// Replace `into`'s packets with one RX batch's IPv4 packets to our MAC (Ethernet
+    /// header stripped), in arrival order, and recycle their frames. Returns the packets
+    /// taken.
+    pub fn receive_into(&mut self, into: &mut PacketBatch) -> usize {
+        into.clear();
         let s = &mut self.side;
         if s.port.rx_batch(&mut self.received, &mut s.pool).is_err() {
-            return;
+            return 0;
         }
         // The batch hands frames back last first.
-        let mut descs = Vec::with_capacity(self.received.len());
+        self.in_order.clear();
         while let Some(d) = self.received.pop() {
-            descs.push(d);
+            self.in_order.push(d);
         }
-        for d in descs.into_iter().rev() {
+        while let Some(d) = self.in_order.pop() {
             let frame = s.umem.bytes(&d);
             if frame.len() > ETH_HDR && frame[..6] == self.mac && frame[12..14] == ETHERTYPE_IPV4 {
-                let mut p = self.spare.pop().unwrap_or_default();
-                p.clear();
-                p.extend_from_slice(&frame[ETH_HDR..]);
-                self.queue.push_back(p);
+                into.push(&frame[ETH_HDR..]);
                 s.stats.rx += 1;
             } else {
                 s.stats.rx_ignored += 1;
             }
             s.pool.free(d);
         }
+        into.len()
     }
 }
-
-/// A received IP packet.
-pub struct XskRx<'a>(&'a [u8]);
 
 /// Room for one packet to send.
 pub struct XskTx<'a>(&'a mut Side);
-
-impl RxToken for XskRx<'_> {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(self.0)
-    }
-}
 
 impl TxToken for XskTx<'_> {
     fn consume<R, F>(self, len: usize, f: F) -> R
@@ -266,7 +263,7 @@ impl TxToken for XskTx<'_> {
     {
         let side = self.0;
         if side.pending.spare() == 0 {
-            let _ = side.flush();
+            let _ = side.flush(false);
         }
         if side.pool.is_empty() {
             side.port.reap_completions(&mut side.pool);
@@ -296,32 +293,10 @@ impl TxToken for XskTx<'_> {
     }
 }
 
-impl Device for XskIpDevice {
-    type RxToken<'a>
-        = XskRx<'a>
-    where
-        Self: 'a;
-    type TxToken<'a>
-        = XskTx<'a>
-    where
-        Self: 'a;
+impl Transmit for XskIpDevice {
+    type Token<'a> = XskTx<'a>;
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(XskRx<'_>, XskTx<'_>)> {
-        if !self.next_packet() {
-            return None;
-        }
-        Some((XskRx(&self.rx_packet), XskTx(&mut self.side)))
-    }
-
-    fn transmit(&mut self, _timestamp: Instant) -> Option<XskTx<'_>> {
-        Some(XskTx(&mut self.side))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = MTU;
-        caps.max_burst_size = Some(BATCH);
-        caps
+    fn token(&mut self) -> XskTx<'_> {
+        XskTx(&mut self.side)
     }
 }
