@@ -136,6 +136,25 @@ fn parse(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The run's JSON, after checking that it left no namespace behind.
+fn parse_after_cleanup(out: &Output, pid: u32) -> serde_json::Value {
+    let v = parse(out);
+    assert!(
+        leftover_namespaces(pid).is_empty(),
+        "namespaces left behind"
+    );
+    v
+}
+
+/// Every system asked for ran (tortie-fastpath included).
+fn assert_nothing_unavailable(v: &serde_json::Value) {
+    assert!(
+        v["unavailable"].as_array().is_some_and(Vec::is_empty),
+        "tortie did not run: {}",
+        v["unavailable"]
+    );
+}
+
 #[test]
 fn compare_kernel_modes_forward_and_report() {
     if !is_root() {
@@ -177,11 +196,7 @@ fn compare_kernel_modes_forward_and_report() {
         ],
         Duration::from_secs(90),
     );
-    let v = parse(&out);
-    assert!(
-        leftover_namespaces(pid).is_empty(),
-        "namespaces left behind"
-    );
+    let v = parse_after_cleanup(&out, pid);
     let runs = v["runs"].as_array().expect("runs[]");
     let names: Vec<&str> = runs
         .iter()
@@ -312,11 +327,7 @@ fn rfc2544_kernel_search_reports_throughput_and_latency() {
         ],
         Duration::from_secs(90),
     );
-    let v = parse(&out);
-    assert!(
-        leftover_namespaces(pid).is_empty(),
-        "namespaces left behind"
-    );
+    let v = parse_after_cleanup(&out, pid);
     assert_eq!(v["system"], "kernel-iptables");
     let r = &v["results"][0];
     assert_eq!(r["frame_bytes"], 64);
@@ -401,11 +412,7 @@ fn connrate_through_the_kernel(extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     let (out, pid) = run_bounded(&args, Duration::from_secs(60));
-    let v = parse(&out);
-    assert!(
-        leftover_namespaces(pid).is_empty(),
-        "namespaces left behind"
-    );
+    let v = parse_after_cleanup(&out, pid);
     let runs = v["runs"].as_array().expect("runs[]");
     assert_eq!(runs.len(), 2, "{v}");
     for r in runs {
@@ -489,16 +496,8 @@ fn connrate_smoltcp_opens_connections_through_tortie_fastpath() {
         ],
         Duration::from_secs(90),
     );
-    let v = parse(&out);
-    assert!(
-        leftover_namespaces(pid).is_empty(),
-        "namespaces left behind"
-    );
-    assert!(
-        v["unavailable"].as_array().is_some_and(Vec::is_empty),
-        "tortie did not run: {}",
-        v["unavailable"]
-    );
+    let v = parse_after_cleanup(&out, pid);
+    assert_nothing_unavailable(&v);
     let run = &v["runs"][0];
     assert_eq!(
         (run["system"].as_str(), run["rules"].as_u64()),
@@ -565,16 +564,8 @@ fn tortie_fastpath_forwards_through_the_namespaces() {
         ],
         Duration::from_secs(90),
     );
-    let v = parse(&out);
-    assert!(
-        leftover_namespaces(pid).is_empty(),
-        "namespaces left behind"
-    );
-    assert!(
-        v["unavailable"].as_array().is_some_and(Vec::is_empty),
-        "tortie did not run: {}",
-        v["unavailable"]
-    );
+    let v = parse_after_cleanup(&out, pid);
+    assert_nothing_unavailable(&v);
     let run = &v["runs"][0];
     assert_eq!(run["system"], "tortie");
     assert_eq!(run["rules"], 100);
@@ -628,11 +619,7 @@ fn scaling_runs_each_worker_count_on_multi_queue_veths() {
         ],
         Duration::from_secs(60),
     );
-    let v = parse(&out);
-    assert!(
-        leftover_namespaces(pid).is_empty(),
-        "namespaces left behind"
-    );
+    let v = parse_after_cleanup(&out, pid);
     let runs = v["runs"].as_array().expect("runs[]");
     let workers: Vec<u64> = runs.iter().filter_map(|r| r["workers"].as_u64()).collect();
     assert_eq!(workers, [1, 2], "{v}");
