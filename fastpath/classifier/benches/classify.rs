@@ -166,5 +166,69 @@ fn update(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup, build, update);
+/// The policy program of the pipeline's new-flow bench: 10,000 TCP/UDP deny rules on source
+/// prefixes in 198.18.0.0/16 (/32, /24, /16) with narrow destination port ranges, then an
+/// allow-all rule. The keys come from 198.19.0.0/16, so no deny rule matches and every lookup
+/// probes every TCP table before it reaches the last rule: the worst case of a Calico policy
+/// with many rules that a flow does not hit.
+fn program_10k() -> Vec<Rule> {
+    let mut rules: Vec<Rule> = (0..10_000u32)
+        .map(|i| {
+            let len = 32 - (i % 3) as u8 * 8;
+            let src = u32::from(Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8))
+                & (u64::from(u32::MAX) << (32 - u32::from(len))) as u32;
+            let lo = (i % 60_000) as u16;
+            Rule {
+                priority: i,
+                action: i,
+                protocol: Some(if i % 2 == 0 { 6 } else { 17 }),
+                src: AddrMatch::nets([IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(src), len))]),
+                dst_ports: PortMatch::ranges([PortRange::new(lo, lo + (i % 5) as u16)]),
+                ..Rule::default()
+            }
+        })
+        .collect();
+    rules.push(Rule {
+        priority: 10_000,
+        action: 10_000,
+        ..Rule::default()
+    });
+    rules
+}
+
+fn program(c: &mut Criterion) {
+    let sets = IpSetTable::new();
+    let rules = program_10k();
+    let classifier = Classifier::build(&rules).unwrap();
+    let ks: Vec<Key4> = (0..4096u32)
+        .map(|i| Key4 {
+            src: u32::from(Ipv4Addr::new(198, 19, 0, 2)),
+            dst: u32::from(Ipv4Addr::new(198, 19, 0, 3)),
+            src_port: 1024 + (i & 0x3fff) as u16,
+            dst_port: 8080 + (i % 4) as u16,
+            proto: 6,
+        })
+        .collect();
+    assert!(
+        ks.iter()
+            .all(|k| classifier.classify4(k, &sets).map(|m| m.priority) == Some(10_000)),
+        "only the last rule matches"
+    );
+    let mut g = c.benchmark_group("program");
+    g.throughput(Throughput::Elements(ks.len() as u64));
+    g.bench_function("calico_10k_rules_last_matches", |b| {
+        b.iter(|| {
+            ks.iter()
+                .map(|k| {
+                    classifier
+                        .classify4(black_box(k), &sets)
+                        .map_or(0, |m| m.action)
+                })
+                .fold(0u32, u32::wrapping_add)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lookup, build, update, program);
 criterion_main!(benches);

@@ -11,6 +11,7 @@ use crate::entry::{Entry, F_PROTO, Tuple};
 use crate::error::ClassifierError;
 use crate::rule::KeyT;
 use crate::space::Space;
+use crate::table::Table;
 
 /// Engine statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,6 +93,13 @@ impl<A: Addr> Engine<A> {
     }
 
     /// The first entry for `k` with priority in `min_prio..`, as (priority, payload, flags).
+    ///
+    /// Walks the packet's protocol space and the any-protocol space merged in best-priority
+    /// order (ties to the any-space), and stops at the first table that cannot beat the match
+    /// in hand. The merge is a walk over the protocol's tables that first drains the
+    /// any-space tables ranked before each one: the any-space is usually short, so a step
+    /// costs one comparison against the next any-space table's best, and the loop keeps
+    /// few enough values live to stay in registers.
     #[inline]
     pub fn lookup<F>(&self, k: &KeyT<A>, min_prio: u32, mut check: F) -> Option<(u32, u32, u8)>
     where
@@ -100,46 +108,55 @@ impl<A: Addr> Engine<A> {
         let pw = k.port_word();
         let mut best = u32::MAX;
         let mut found = None;
-        for (table_best, table) in self.merged(self.space_of[usize::from(k.proto)]) {
-            if table_best >= best {
-                break;
+        // A function rather than a closure, so that it is inlined at each call.
+        #[inline(always)]
+        fn probe<A: Addr, F>(
+            table: &Table<A>,
+            k: &KeyT<A>,
+            pw: u64,
+            min_prio: u32,
+            best: &mut u32,
+            found: &mut Option<(u32, u32, u8)>,
+            check: &mut F,
+        ) where
+            F: FnMut(&Entry<A>, &KeyT<A>) -> bool,
+        {
+            if let Some(e) = table.lookup(k, pw, min_prio, *best, check) {
+                *best = e.prio;
+                *found = Some((e.prio, e.payload, e.flags));
             }
-            if let Some(e) = table.lookup(k, pw, min_prio, best, &mut check) {
-                best = e.prio;
-                found = Some((e.prio, e.payload, e.flags));
+        }
+        let own = match self.space_of[usize::from(k.proto)] {
+            NO_SPACE => &[][..],
+            sid => &self.spaces[usize::from(sid)].tables[..],
+        };
+        let any = &self.any.tables[..];
+        let any_best = |i: usize| any.get(i).map_or(u32::MAX, |t| t.best);
+        // The next any-space table and its best priority (`u32::MAX` once exhausted: no
+        // table holds that best, so the stop test below always fires first).
+        let (mut ai, mut next_any) = (0, any_best(0));
+        'merge: {
+            for table in own {
+                while next_any <= table.best {
+                    if next_any >= best {
+                        break 'merge;
+                    }
+                    probe(&any[ai], k, pw, min_prio, &mut best, &mut found, &mut check);
+                    ai += 1;
+                    next_any = any_best(ai);
+                }
+                if table.best >= best {
+                    break 'merge;
+                }
+                probe(table, k, pw, min_prio, &mut best, &mut found, &mut check);
+            }
+            while next_any < best {
+                probe(&any[ai], k, pw, min_prio, &mut best, &mut found, &mut check);
+                ai += 1;
+                next_any = any_best(ai);
             }
         }
         found
-    }
-
-    /// The tables to search for packets of space `sid`, merged in best-priority order.
-    #[inline(always)]
-    fn merged(&self, sid: u8) -> impl Iterator<Item = (u32, &crate::table::Table<A>)> + '_ {
-        let a = &self.any.tables[..];
-        let b = if sid == NO_SPACE {
-            &[][..]
-        } else {
-            &self.spaces[usize::from(sid)].tables[..]
-        };
-        let (mut i, mut j) = (0, 0);
-        core::iter::from_fn(move || {
-            let t = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) if x.best <= y.best => {
-                    i += 1;
-                    x
-                }
-                (_, Some(y)) => {
-                    j += 1;
-                    y
-                }
-                (Some(x), None) => {
-                    i += 1;
-                    x
-                }
-                (None, None) => return None,
-            };
-            Some((t.best, t))
-        })
     }
 
     /// Tables a lookup of `k` probes (a cost measure for tuning): every table whose best

@@ -111,23 +111,30 @@ impl<A: Addr> Table<A> {
         (slot & INDEX_MASK) as usize - 1
     }
 
-    /// Word index and bit of hash `h` in the filter: hash bits 8..40 (clear of the tag in bits
-    /// 0..8) scaled onto the filter's length, which therefore need not be a power of two.
+    /// Word of hash `h` in the filter: the low 32 hash bits scaled onto the filter's length
+    /// (which therefore need not be a power of two; the scaling is dominated by bits 20..32,
+    /// away from the slot's home in the high half).
     #[inline(always)]
-    fn filter_bit(&self, h: u64) -> (usize, u64) {
-        let b = ((u64::from((h >> 8) as u32) * (self.filter.len() as u64 * 64)) >> 32) as usize;
-        (b >> 6, 1 << (b & 63))
+    fn filter_word(&self, h: u64) -> usize {
+        ((u64::from(h as u32) * self.filter.len() as u64) >> 32) as usize
+    }
+
+    /// Bit of hash `h` within its filter word: hash bits 40..46, clear of the tag (bits
+    /// 0..8) and of the word index, so a key that passes the filter by accident is no more
+    /// likely to share a slot's tag.
+    #[inline(always)]
+    fn filter_shift(h: u64) -> u32 {
+        ((h >> 40) & 63) as u32
     }
 
     #[inline(always)]
     fn may_contain(&self, h: u64) -> bool {
-        let (w, bit) = self.filter_bit(h);
-        self.filter[w] & bit != 0
+        (self.filter[self.filter_word(h)] >> Self::filter_shift(h)) & 1 != 0
     }
 
     fn filter_set(&mut self, h: u64) {
-        let (w, bit) = self.filter_bit(h);
-        self.filter[w] |= bit;
+        let w = self.filter_word(h);
+        self.filter[w] |= 1 << Self::filter_shift(h);
     }
 
     /// Rebuilds the filter from the live keys, sized for the current slot array.

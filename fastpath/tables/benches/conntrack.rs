@@ -73,6 +73,26 @@ fn lookups(c: &mut Criterion) {
             out[0]
         })
     });
+    // The same batch lookup over random live keys drawn from all 1M connections, a new
+    // batch per iteration (the 4096 probes above fit in the caches after one pass; these do
+    // not, as in a pipeline serving a million flows): every lookup misses the caches.
+    let mut r = common::SplitMix(11);
+    let wide: Vec<FlowKey> = (0..LIVE)
+        .map(|i| {
+            let k = keys[(r.next_u64() % LIVE as u64) as usize];
+            if i % 2 == 0 { k } else { k.reversed() }
+        })
+        .collect();
+    let mut at = 0usize;
+    g.throughput(Throughput::Elements(256));
+    g.bench_function("lookup_batch_256_uncached", |b| {
+        b.iter(|| {
+            at = (at + 256) % (LIVE - 256);
+            ct.lookup_batch(black_box(&wide[at..at + 256]), &mut out);
+            out[0]
+        })
+    });
+    g.throughput(Throughput::Elements(PROBES as u64));
     // Reference: hashbrown with the same keys and 96-byte payloads (the old entry size),
     // original direction only
     // (a second insert per reply key would double its memory).

@@ -35,6 +35,19 @@ const EMPTY_BUCKET: Bucket = Bucket {
     _pad: 0,
 };
 
+/// The home bucket's answer for a hash, before any key compare ([`Index::candidate`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Candidate {
+    /// The first value of the home bucket with the hash's tag. If its key matches, it is the
+    /// answer [`Index::find`] would give (a key is indexed at most once); if not, only
+    /// `find` can tell.
+    First(u32),
+    /// No value carries the tag in the home bucket and none overflowed past it: absent.
+    Absent,
+    /// No tag match in the home bucket, but values overflowed past it: ask `find`.
+    Unknown,
+}
+
 /// Where a value sits: bucket and slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Slot {
@@ -111,6 +124,30 @@ impl Index {
         None
     }
 
+    /// Where `value`, inserted with `hash`, sits (for removals): a slot is matched by tag
+    /// and value, without calling back into the table.
+    #[inline]
+    pub(crate) fn slot_of(&self, hash: u64, value: u32) -> Option<Slot> {
+        let tag = tag_of(hash);
+        let mut b = self.home(hash);
+        for _ in 0..self.buckets.len() {
+            let bucket = &self.buckets[b];
+            for s in 0..SLOTS {
+                if bucket.tags[s] == tag && bucket.values[s] == value {
+                    return Some(Slot {
+                        bucket: b as u32,
+                        slot: s as u8,
+                    });
+                }
+            }
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b = self.next(b);
+        }
+        None
+    }
+
     /// Load the home bucket of `hash` (batch lookups issue these loads for a whole group
     /// before probing, so the cache misses overlap). Returns a word to feed `black_box`.
     #[inline]
@@ -118,17 +155,23 @@ impl Index {
         self.buckets[self.home(hash)].tags[0]
     }
 
-    /// The first value in the home bucket whose tag matches: a likely hit, whose entry the
-    /// batch lookup loads early. Only a hint; [`Index::find`] decides.
+    /// What the home bucket of `hash` says before any key is compared: the first value
+    /// whose tag matches (a likely hit, whose entry the batch lookup loads early), or that
+    /// the key is certainly absent (no tag matches and nothing overflowed past the bucket).
     #[inline]
-    pub(crate) fn candidate(&self, hash: u64) -> Option<u32> {
+    pub(crate) fn candidate(&self, hash: u64) -> Candidate {
         let tag = tag_of(hash);
         let bucket = &self.buckets[self.home(hash)];
-        bucket
-            .tags
-            .iter()
-            .position(|&t| t == tag)
-            .map(|s| bucket.values[s])
+        for s in 0..SLOTS {
+            if bucket.tags[s] == tag {
+                return Candidate::First(bucket.values[s]);
+            }
+        }
+        if bucket.overflow == 0 {
+            Candidate::Absent
+        } else {
+            Candidate::Unknown
+        }
     }
 
     /// Insert a value; the caller guarantees the key is absent. Returns `None` only if every
@@ -215,6 +258,26 @@ mod tests {
                 .iter()
                 .all(|b| b.overflow == 0 && b.tags.iter().all(|&t| t == EMPTY))
         );
+    }
+
+    #[test]
+    fn candidate_answers_from_the_home_bucket() {
+        let mut idx = Index::with_max_values(100);
+        // Same home bucket (low 32 bits), distinct tags (high 32 bits, odd like every tag).
+        let h = |n: u64| ((2 * n + 1) << 32) | 5;
+        assert_eq!(idx.candidate(h(1)), Candidate::Absent);
+        for n in 1..=7u64 {
+            idx.insert(h(n), n as u32 * 10).unwrap();
+        }
+        assert_eq!(idx.candidate(h(3)), Candidate::First(30));
+        assert_eq!(idx.candidate(h(9)), Candidate::Absent);
+        // The eighth value overflows: the home bucket can no longer rule a key out.
+        let at = idx.insert(h(8), 80).unwrap();
+        assert_eq!(idx.candidate(h(9)), Candidate::Unknown);
+        assert_eq!(idx.candidate(h(8)), Candidate::Unknown);
+        assert_eq!(idx.find(h(8), |v| v == 80).map(|f| f.1), Some(80));
+        idx.remove(h(8), at);
+        assert_eq!(idx.candidate(h(9)), Candidate::Absent);
     }
 
     #[test]

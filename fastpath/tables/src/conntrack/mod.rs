@@ -5,7 +5,7 @@
 //!
 //! Layout (see `docs/design/tables.md`): a slab of `capacity` 64-byte entries (one cache line
 //! each; [`Conn`] is the view of one), a free stack of entry ids, a side table for the
-//! translated addresses of IPv6 NAT'd connections, and a bucketised hash [`index`] holding
+//! translated addresses of IPv6 NAT'd connections, and a bucketised hash `index` holding
 //! *two* values per connection,
 //! one for the original tuple and one for the reply tuple (the translated tuple reversed), so
 //! both directions are found with one probe and NAT'd replies need no second table. The index
@@ -40,7 +40,7 @@ pub use types::{ConntrackConfig, ConntrackStats, InsertError, NatRequest, Tracke
 use crate::flow::FlowKey;
 use crate::nat::snat::SnatPorts;
 use entry::{Entry, FLAG_DNAT, FLAG_SEEN_REPLY, FLAG_SNAT, V6Nat};
-use index::Index;
+use index::{Candidate, Index};
 use tcp::{TcpFlags, TcpState, TcpStep};
 
 /// SNAT attempts before giving up on reply-tuple collisions.
@@ -51,10 +51,27 @@ const SNAT_ATTEMPTS: usize = 8;
 /// in L1. In the pipeline's 1M-flow bench 64 beat 32, 128 and 256 (`docs/perf/tables.md`).
 pub const LOOKUP_GROUP: usize = 64;
 
+/// True when index value `value` (entry id and direction) stands for `key`, for the batch
+/// lookup, which borrows the slab once for all its keys. (`Conntrack::matches` keeps its own
+/// body: calling this from it cost `insert` 15 instructions, the compiler no longer inlining
+/// the compare there.)
+#[inline]
+fn value_matches(entries: &[Entry], v6_nat: &[V6Nat], value: u32, key: &FlowKey) -> bool {
+    let e = &entries[(value >> 1) as usize];
+    if value & 1 == 0 {
+        e.key == *key
+    } else {
+        e.is_reply(key, v6_nat)
+    }
+}
+
 /// A per-worker connection table. See the module documentation.
 pub struct Conntrack {
     index: Index,
     entries: Vec<Entry>,
+    /// One bit per slab slot, set while the slot holds a connection: the sweep visits live
+    /// connections only, 64 slots per word, instead of reading every slot's cache line.
+    live: Vec<u64>,
     free: Vec<u32>,
     v6_nat: Vec<V6Nat>,
     v6_free: Vec<u32>,
@@ -78,6 +95,7 @@ impl Conntrack {
         Conntrack {
             index: Index::with_max_values(capacity * 2),
             entries: vec![Entry::FREE; capacity],
+            live: vec![0; capacity.div_ceil(64)],
             free: (0..capacity as u32).rev().collect(),
             v6_nat: vec![V6Nat::ZERO; v6_capacity],
             v6_free: (0..v6_capacity as u32).rev().collect(),
@@ -126,10 +144,11 @@ impl Conntrack {
         &self.snat
     }
 
-    /// Bytes held by the table: entry slab + index + free stack + IPv6 NAT side table and
-    /// its free stack + SNAT pools.
+    /// Bytes held by the table: entry slab + live-slot bitmap + index + free stack + IPv6
+    /// NAT side table and its free stack + SNAT pools.
     pub fn memory_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.live.capacity() * 8
             + self.index.memory_bytes()
             + self.free.capacity() * 4
             + self.v6_nat.capacity() * std::mem::size_of::<V6Nat>()
@@ -175,44 +194,75 @@ impl Conntrack {
     }
 
     /// Look up a batch: `out[i]` receives the result for `keys[i]` (only the first
-    /// `min(keys.len(), out.len())` are processed). Software pipelining in groups of
-    /// [`LOOKUP_GROUP`], one stage at a time over the whole group: (1) hash every key,
-    /// (2) load every home bucket, (3) pick each bucket's first tag match, (4) load those
-    /// entries, (5) probe for real. Stages 2 and 4 are tight loops of independent loads, so
-    /// the out-of-order window holds the cache misses of a whole group at once instead of
-    /// one miss per hash computation.
+    /// `min(keys.len(), out.len())` are processed).
+    ///
+    /// Software pipelining in groups of [`LOOKUP_GROUP`], one stage at a time over a whole
+    /// group: (1) hash every key and load its home bucket, (2) read each home bucket's answer
+    /// (`Candidate`: its first tag match, or that the key is absent), (3) load the
+    /// candidates' entries, (4) compare keys. Stages 1 and 3 are tight loops of independent
+    /// loads, so the out-of-order window holds the cache misses of a whole group at once
+    /// instead of one miss per key. The groups overlap: stage 1 of the next group runs
+    /// between stages 3 and 4 of the current one, so its bucket misses are in flight while
+    /// this group's entry misses resolve, and each group waits for memory about once
+    /// instead of twice. Stage 4 settles a candidate whose key matches, and a key its home
+    /// bucket rules out, without scanning the bucket a second time; only the rest (a tag
+    /// match with another key, or an overflowing bucket) take the full probe.
     pub fn lookup_batch(&self, keys: &[FlowKey], out: &mut [Option<ConnRef>]) {
         let n = keys.len().min(out.len());
-        let mut hashes = [0u64; LOOKUP_GROUP];
-        let mut slots = [0u32; LOOKUP_GROUP];
-        let mut start = 0;
-        while start < n {
-            let end = (start + LOOKUP_GROUP).min(n);
-            let len = end - start;
-            for (h, key) in hashes.iter_mut().zip(&keys[start..end]) {
-                *h = key.hash_with(self.seed);
-            }
-            let mut sink = 0u32;
-            for h in &hashes[..len] {
-                sink = sink.wrapping_add(self.index.touch(*h));
-            }
-            for (slot, h) in slots.iter_mut().zip(&hashes[..len]) {
-                // No candidate: slot 0's entry is loaded for nothing (it stays cached).
-                *slot = self.index.candidate(*h).map_or(0, |v| v >> 1);
-            }
-            for slot in &slots[..len] {
-                // An entry is one cache line: loading a word of it brings it all.
-                sink = sink.wrapping_add(self.entries[*slot as usize].policy_epoch);
-            }
-            std::hint::black_box(sink);
-            for (i, key) in keys[start..end].iter().enumerate() {
-                out[start + i] = self
-                    .index
-                    .find(hashes[i], |v| self.matches(v, key))
-                    .map(|(_, v)| Self::to_ref(v));
-            }
-            start = end;
+        let keys = &keys[..n];
+        let entries: &[Entry] = &self.entries;
+        let matches = |v: u32, key: &FlowKey| value_matches(entries, &self.v6_nat, v, key);
+        // Hashes of the current group and of the next one (stage 1 runs a group ahead).
+        let mut hashes = [[0u64; LOOKUP_GROUP]; 2];
+        let mut cands = [Candidate::Absent; LOOKUP_GROUP];
+        let mut sink = 0u32;
+        let mut groups = keys.chunks(LOOKUP_GROUP).enumerate().peekable();
+        if let Some((_, first)) = groups.peek() {
+            sink = sink.wrapping_add(self.hash_and_touch(first, &mut hashes[0]));
         }
+        while let Some((g, group)) = groups.next() {
+            let [even, odd] = &mut hashes;
+            let (cur, next) = if g % 2 == 0 { (even, odd) } else { (odd, even) };
+            let len = group.len();
+            for (c, h) in cands.iter_mut().zip(&cur[..len]) {
+                *c = self.index.candidate(*h);
+            }
+            for c in &cands[..len] {
+                if let Candidate::First(v) = c {
+                    // An entry is one cache line: loading a word of it brings it all.
+                    sink = sink.wrapping_add(entries[(v >> 1) as usize].policy_epoch);
+                }
+            }
+            if let Some((_, following)) = groups.peek() {
+                sink = sink.wrapping_add(self.hash_and_touch(following, next));
+            }
+            let base = g * LOOKUP_GROUP;
+            for (i, key) in group.iter().enumerate() {
+                out[base + i] = match cands[i] {
+                    Candidate::First(v) if matches(v, key) => Some(Self::to_ref(v)),
+                    Candidate::Absent => None,
+                    _ => self
+                        .index
+                        .find(cur[i], |v| matches(v, key))
+                        .map(|(_, v)| Self::to_ref(v)),
+                };
+            }
+        }
+        std::hint::black_box(sink);
+    }
+
+    /// Stage 1 of [`Conntrack::lookup_batch`]: hash a group of keys into `hashes` and load
+    /// their home buckets. Returns a word to feed `black_box`, so the loads are issued.
+    #[inline(always)]
+    fn hash_and_touch(&self, group: &[FlowKey], hashes: &mut [u64; LOOKUP_GROUP]) -> u32 {
+        for (h, key) in hashes.iter_mut().zip(group) {
+            *h = key.hash_with(self.seed);
+        }
+        let mut sink = 0u32;
+        for h in &hashes[..group.len()] {
+            sink = sink.wrapping_add(self.index.touch(*h));
+        }
+        sink
     }
 
     /// Find the connection an ICMP error belongs to from the tuple embedded in it (the
@@ -340,18 +390,21 @@ impl Conntrack {
                 .ok_or(InsertError::FamilyMismatch)?;
             nat_flags |= FLAG_DNAT;
         }
-        let reply_hash = if let Some(addr) = nat.snat {
+        // A flow whose reply tuple equals its own key (e.g. a host talking to itself on the
+        // same port) is indexed once; the original-direction value answers both.
+        let (reply_hash, reply_is_key) = if let Some(addr) = nat.snat {
             nat_flags |= FLAG_SNAT;
             let (t, h) = self.allocate_snat(&translated, addr)?;
             translated = t;
-            h
+            (h, translated.reversed() == key)
         } else {
             let reply = translated.reversed();
             let h = reply.hash_with(self.seed);
-            if reply != key && self.index.find(h, |v| self.matches(v, &reply)).is_some() {
+            let reply_is_key = reply == key;
+            if !reply_is_key && self.index.find(h, |v| self.matches(v, &reply)).is_some() {
                 return Err(InsertError::ReplyCollision);
             }
-            h
+            (h, reply_is_key)
         };
         let needs_side = nat_flags != 0 && key.is_ipv6();
         let v6_slot = if needs_side { self.v6_free.pop() } else { None };
@@ -375,11 +428,9 @@ impl Conntrack {
         entry.policy_epoch = policy_epoch;
         entry.set_verdict(verdict);
         self.entries[id as usize] = entry;
+        self.live[id as usize / 64] |= 1 << (id % 64);
         let placed = self.index.insert(hash, id << 1).is_some();
-        // A flow whose reply tuple equals its own key (e.g. a host talking to itself on the
-        // same port) is indexed once; the original-direction value answers both.
-        let reply_placed =
-            translated.reversed() == key || self.index.insert(reply_hash, (id << 1) | 1).is_some();
+        let reply_placed = reply_is_key || self.index.insert(reply_hash, (id << 1) | 1).is_some();
         debug_assert!(placed && reply_placed, "index sized for 2 x capacity");
         self.stats.inserted += 1;
         Ok(ConnRef {
@@ -448,32 +499,44 @@ impl Conntrack {
     }
 
     fn remove_at(&mut self, i: usize) {
-        let e = self.entries[i];
-        let translated = e.translated(&self.v6_nat);
+        let e = &self.entries[i];
+        let (key, flags) = (e.key, e.flags());
+        // The reply tuple is the translated tuple reversed; without NAT, the key reversed
+        // (no rebuild from the packed binding).
+        let (reply, v6_slot) = if e.has_nat() {
+            (e.translated(&self.v6_nat).reversed(), e.v6_slot())
+        } else {
+            (key.reversed(), None)
+        };
         let value = (i as u32) << 1;
-        let h = e.key.hash_with(self.seed);
-        if let Some((slot, _)) = self.index.find(h, |v| v == value) {
+        let h = key.hash_with(self.seed);
+        if let Some(slot) = self.index.slot_of(h, value) {
             self.index.remove(h, slot);
         }
-        let reply = translated.reversed();
-        if reply != e.key {
+        if reply != key {
             let h = reply.hash_with(self.seed);
-            if let Some((slot, _)) = self.index.find(h, |v| v == value | 1) {
+            if let Some(slot) = self.index.slot_of(h, value | 1) {
                 self.index.remove(h, slot);
             }
         }
-        self.release_snat_of(&translated, e.flags());
-        if let Some(s) = e.v6_slot() {
+        if flags & FLAG_SNAT != 0 {
+            self.release_snat_of(&reply.reversed(), flags);
+        }
+        if let Some(s) = v6_slot {
             self.v6_free.push(s);
         }
-        self.entries[i] = Entry::FREE;
+        // Only the state marks a slot free (`Entry::is_free`); the rest of a free entry is
+        // never read, and `insert` overwrites all of it.
+        self.entries[i].state = Entry::FREE.state;
+        self.live[i / 64] &= !(1 << (i % 64));
         self.free.push(i as u32);
     }
 
     /// Visit up to `max_slots` slab slots from where the last sweep stopped and remove the
     /// expired connections, calling `on_expire` with each before it goes. Returns how many
     /// expired. Run once per batch with a small budget (e.g. 64): the whole table is covered
-    /// every `capacity / max_slots` batches.
+    /// every `capacity / max_slots` batches. Free slots cost nothing but a bit test: the sweep
+    /// walks the live-slot bitmap a word (64 slots) at a time and reads only live entries.
     pub fn sweep(
         &mut self,
         now: u64,
@@ -481,16 +544,26 @@ impl Conntrack {
         mut on_expire: impl FnMut(ConnId, Conn<'_>),
     ) -> usize {
         let n = self.entries.len();
+        let mut budget = max_slots.min(n);
         let mut expired = 0;
-        for _ in 0..max_slots.min(n) {
-            let i = self.cursor;
-            self.cursor = if i + 1 == n { 0 } else { i + 1 };
-            let e = &self.entries[i];
-            if !e.is_free() && self.expired(e, now) {
-                on_expire(ConnId(i as u32), self.view(i));
-                self.remove_at(i);
-                expired += 1;
+        while budget > 0 {
+            let start = self.cursor;
+            // Slots start..start + span: within one bitmap word, the budget and the slab.
+            let span = (64 - start % 64).min(budget).min(n - start);
+            let word = start / 64;
+            let mask = (u64::MAX >> (64 - span)) << (start % 64);
+            let mut bits = self.live[word] & mask;
+            while bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if self.expired(&self.entries[i], now) {
+                    on_expire(ConnId(i as u32), self.view(i));
+                    self.remove_at(i);
+                    expired += 1;
+                }
             }
+            budget -= span;
+            self.cursor = if start + span == n { 0 } else { start + span };
         }
         self.stats.expired += expired as u64;
         expired

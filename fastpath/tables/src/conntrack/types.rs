@@ -7,7 +7,7 @@ use super::entry::ConnRef;
 use super::timeouts::Timeouts;
 use crate::nat::snat::{SnatConfig, SnatError};
 
-/// Construction parameters of a [`Conntrack`].
+/// Construction parameters of a [`Conntrack`](super::Conntrack).
 #[derive(Clone, Debug)]
 pub struct ConntrackConfig {
     /// Maximum number of live connections (at most 2^31 - 1).
@@ -115,7 +115,7 @@ pub enum InsertError {
     Ipv6NatFull,
 }
 
-/// The outcome of [`Conntrack::track`].
+/// The outcome of [`Conntrack::track`](super::Conntrack::track).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Tracked {
     /// Valid: state and timer were updated.
