@@ -107,6 +107,9 @@ pub struct TxBatches {
     ifs: Vec<u32>,
     frames: Vec<Vec<u16>>,
     used: usize,
+    /// The slot of the interface queued on last: consecutive frames of a batch usually
+    /// leave through the same interface, and then skip the search.
+    last: usize,
 }
 
 impl Default for TxBatches {
@@ -124,6 +127,7 @@ impl TxBatches {
                 .map(|_| Vec::with_capacity(MAX_BATCH))
                 .collect(),
             used: 0,
+            last: 0,
         }
     }
 
@@ -133,22 +137,39 @@ impl TxBatches {
             q.clear();
         }
         self.used = 0;
+        self.last = 0;
     }
 
     /// Queues frame `index` on `if_index`; false when the batch already spans
     /// [`MAX_TX_INTERFACES`] interfaces.
+    #[inline]
     pub(crate) fn push(&mut self, if_index: u32, index: u16) -> bool {
-        let slot = match self.ifs[..self.used].iter().rposition(|&i| i == if_index) {
-            Some(s) => s,
-            None if self.used < MAX_TX_INTERFACES => {
-                self.ifs[self.used] = if_index;
-                self.used += 1;
-                self.used - 1
+        let slot = if self.last < self.used && self.ifs[self.last] == if_index {
+            self.last
+        } else {
+            match self.find_or_add(if_index) {
+                Some(s) => s,
+                None => return false,
             }
-            None => return false,
         };
+        self.last = slot;
         self.frames[slot].push(index);
         true
+    }
+
+    /// The slot of `if_index`, added if new; `None` when every slot is taken.
+    fn find_or_add(&mut self, if_index: u32) -> Option<usize> {
+        Some(
+            match self.ifs[..self.used].iter().rposition(|&i| i == if_index) {
+                Some(s) => s,
+                None if self.used < MAX_TX_INTERFACES => {
+                    self.ifs[self.used] = if_index;
+                    self.used += 1;
+                    self.used - 1
+                }
+                None => return None,
+            },
+        )
     }
 
     /// Each interface with the indices of the frames to send on it, in batch order.
@@ -208,5 +229,14 @@ mod tests {
             assert!(t.push(i, 0));
         }
         assert!(!t.push(1000, 0));
+        // The last-interface shortcut does not outlive a clear.
+        t.clear();
+        assert!(t.push(0, 4));
+        assert!(t.push(0, 5));
+        assert!(t.push(3, 6));
+        assert!(t.push(0, 7));
+        assert_eq!(t.for_interface(0), &[4, 5, 7]);
+        assert_eq!(t.for_interface(3), &[6]);
+        assert_eq!(t.iter().count(), 2);
     }
 }

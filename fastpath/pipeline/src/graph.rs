@@ -17,7 +17,7 @@ pub enum NodeKind {
     Decap,
     /// TTL / hop limit (ICMP time exceeded), address sanity, anti-spoofing.
     IpCheck,
-    /// doNotTrack policy of the receiving endpoint.
+    /// doNotTrack policy of the receiving endpoint (visited only when it has such a program).
     Untracked,
     /// Conntrack lookup, related ICMP errors, non-first fragments.
     Conntrack,
@@ -29,7 +29,8 @@ pub enum NodeKind {
     Policy,
     /// Non-first fragments: follow the flow their first fragment recorded, then route.
     Fragment,
-    /// MTU check; ICMP fragmentation-needed / packet-too-big.
+    /// MTU check; ICMP fragmentation-needed / packet-too-big (not visited by packets to local
+    /// workloads, which are not limited).
     Mtu,
     /// NAT rewrite, TTL decrement, incremental checksums, MAC rewrite.
     Rewrite,
@@ -86,15 +87,17 @@ impl NodeKind {
             Neighbor => &[Tx],
             Decap => &[IpCheck],
             // Time exceeded turns the packet into an ICMP error sent back out.
-            IpCheck => &[Untracked, Tx],
+            // Only packets from an endpoint with a doNotTrack program visit `Untracked`.
+            IpCheck => &[Untracked, Conntrack, Tx],
             Untracked => &[Conntrack, Route],
             // Non-first fragments wait in `Fragment`, after `Policy`, so that a first fragment
             // earlier in the same batch has recorded its flow by the time they look it up.
             Conntrack => &[PreDnat, Route, Fragment],
             PreDnat => &[Route],
-            Route => &[Policy, Mtu, Tx],
-            Policy => &[Mtu, Tx],
-            Fragment => &[Mtu, Tx],
+            // Packets to local workloads skip `Mtu` (their MTU is not limited).
+            Route => &[Policy, Mtu, Rewrite, Tx],
+            Policy => &[Mtu, Rewrite, Tx],
+            Fragment => &[Mtu, Rewrite, Tx],
             // Too big turns the packet into an ICMP error sent back out.
             Mtu => &[Rewrite, Tx],
             Rewrite => &[Encap, Tx],

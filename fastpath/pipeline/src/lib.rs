@@ -13,6 +13,11 @@
 //!   mtu -> rewrite (NAT, TTL, checksums, MACs) -> ipip-encap -> tx
 //! ```
 //!
+//! Like a VPP feature arc, a node with nothing to do for a packet is not visited:
+//! untracked-policy only by packets from an endpoint with a doNotTrack program (ip-check
+//! sends the others straight to conntrack), mtu not by packets to local workloads (route,
+//! policy and fragment send those straight to rewrite).
+//!
 //! Tables come from control as an [`tortie_abi::Tables`] snapshot compiled into an immutable
 //! [`Generation`]; workers switch generations between batches ([`swap`]). Nothing in a batch
 //! allocates, locks, logs or reads a clock: time is the `now` argument. Counters
@@ -34,6 +39,7 @@ pub mod reply;
 pub mod rewrite;
 pub mod swap;
 pub mod trace;
+mod tunnel;
 
 pub use compile::{CompileError, Generation};
 pub use counters::Counters;

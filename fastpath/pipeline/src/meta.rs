@@ -11,6 +11,10 @@ use crate::graph::NodeKind;
 /// Marks "no endpoint".
 pub(crate) const NO_EP: u32 = u32::MAX;
 
+/// Marks "no entry" in a per-batch side table index ([`Meta::ct_slot`],
+/// [`Meta::error_xlate`]).
+pub(crate) const NO_SLOT: u16 = u16::MAX;
+
 /// What one node decided for one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -22,28 +26,11 @@ pub(crate) enum Step {
     Drop(crate::DropReason),
 }
 
-/// The state of one packet in the batch.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Meta {
-    /// Whether the packet is traced.
-    pub traced: bool,
-    /// Serial number (for traces).
-    pub serial: u64,
-    /// The decoded frame.
-    pub p: Parsed,
-    /// Receiving endpoint index, or `NO_EP`.
-    pub rx_ep: u32,
-    /// The conntrack key of the packet as received.
-    pub key: Option<FlowKey>,
-    /// The flow, once known.
-    pub conn: Option<ConnRef>,
-    /// The conntrack node's batched lookup result for `key` (outer `None`: not looked up).
-    pub prefetched: Option<Option<ConnRef>>,
-    /// The tuple to rewrite the packet to (NAT), when it differs.
-    pub xlate: Option<FlowKey>,
-    /// Destination after DNAT, for a new flow.
-    pub dnat_to: Option<IpAddr>,
-    /// The route.
+/// Where a route sends a packet: what the route node writes for it in one copy (the route
+/// memo keeps the whole of it for the next packet to the same destination).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Egress {
+    /// The route's target.
     pub target: Target,
     /// Interface to transmit on.
     pub tx_if: u32,
@@ -53,6 +40,47 @@ pub(crate) struct Meta {
     pub src_mac: [u8; 6],
     /// Tunnel endpoint, when the packet is to be encapsulated.
     pub encap_to: Option<std::net::Ipv4Addr>,
+}
+
+impl Egress {
+    /// Not routed (yet).
+    pub(crate) const NONE: Egress = Egress {
+        target: Target::Blackhole,
+        tx_if: 0,
+        dst_mac: [0; 6],
+        src_mac: [0; 6],
+        encap_to: None,
+    };
+}
+
+/// The state of one packet in the batch.
+///
+/// Kept small (every node pass walks the batch's metadata, so its size decides how much of
+/// the L1 cache a batch occupies): values that only some packets need live in per-batch
+/// side tables of the pipeline, indexed from here (the conntrack key, the ICMP-error
+/// translation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Meta {
+    /// Whether the packet is traced.
+    pub traced: bool,
+    /// Serial number (for traces; set only for traced packets).
+    pub serial: u64,
+    /// The decoded frame.
+    pub p: Parsed,
+    /// Receiving endpoint index, or `NO_EP`.
+    pub rx_ep: u32,
+    /// Where the conntrack node's batched lookup left this packet's key (as received) and
+    /// its result (`Pipeline::ct_keys` / `ct_results`), or `NO_SLOT` when it was not
+    /// looked up.
+    pub ct_slot: u16,
+    /// The flow, once known.
+    pub conn: Option<ConnRef>,
+    /// The tuple to rewrite the packet to (NAT), when it differs.
+    pub xlate: Option<FlowKey>,
+    /// Destination after DNAT, for a new flow.
+    pub dnat_to: Option<IpAddr>,
+    /// Where the route node sends the packet: target, interface, MACs, tunnel.
+    pub egress: Egress,
     /// Conntrack miss: a new flow.
     pub new_flow: bool,
     /// Allowed by the receiving endpoint's doNotTrack policy: no conntrack, no NAT, and the
@@ -70,9 +98,9 @@ pub(crate) struct Meta {
     pub pre_dnat_accepted: bool,
     /// An ICMP error related to a tracked flow.
     pub related: bool,
-    /// For an ICMP error about a NAT'd flow: the outer source and destination and the
-    /// quoted tuple to rewrite it to.
-    pub error_xlate: Option<(IpAddr, IpAddr, FlowKey)>,
+    /// For an ICMP error about a NAT'd flow: where `Pipeline::error_xlates` holds the outer
+    /// source and destination and the quoted tuple to rewrite it to, or `NO_SLOT`.
+    pub error_xlate: u16,
 }
 
 /// A decoded-nothing placeholder for metadata slots not yet used.
@@ -106,22 +134,17 @@ impl Meta {
             serial: 0,
             p,
             rx_ep: NO_EP,
-            key: None,
+            ct_slot: NO_SLOT,
             conn: None,
-            prefetched: None,
             xlate: None,
             dnat_to: None,
-            target: Target::Blackhole,
-            tx_if: 0,
-            dst_mac: [0; 6],
-            src_mac: [0; 6],
-            encap_to: None,
+            egress: Egress::NONE,
             new_flow: false,
             untracked: false,
             decapsulated: false,
             pre_dnat_accepted: false,
             related: false,
-            error_xlate: None,
+            error_xlate: NO_SLOT,
         }
     }
 
@@ -130,43 +153,34 @@ impl Meta {
     #[inline]
     pub(crate) fn reset(&mut self) {
         self.rx_ep = NO_EP;
-        self.key = None;
+        self.ct_slot = NO_SLOT;
         self.conn = None;
-        self.prefetched = None;
         self.xlate = None;
         self.dnat_to = None;
-        self.target = Target::Blackhole;
-        self.encap_to = None;
+        self.egress.target = Target::Blackhole;
+        self.egress.encap_to = None;
         self.new_flow = false;
         self.untracked = false;
         self.decapsulated = false;
         self.pre_dnat_accepted = false;
         self.related = false;
-        self.error_xlate = None;
+        self.error_xlate = NO_SLOT;
     }
 
     /// Where a routed packet whose flow is settled goes on: straight to the host
-    /// interface when it needs no translation (the kernel receives it as sent), otherwise
+    /// interface when it needs no translation (the kernel receives it as sent), to rewrite
+    /// when it goes to a local workload (the mtu node does not limit those), otherwise
     /// through mtu and rewrite. A packet to the host on a NAT'd flow (the reply to a flow
     /// the host opened to a floating IP, or an ICMP error about one) must be translated
     /// back, or the kernel sees the workload's internal address and matches no socket.
     #[inline]
     pub(crate) fn onward(&self) -> Step {
-        let untranslated = self.xlate.is_none() && self.error_xlate.is_none();
-        if self.target == Target::Host && untranslated {
-            return Step::Tx(self.tx_if);
+        match self.egress.target {
+            Target::Local(_) => Step::Next(NodeKind::Rewrite),
+            Target::Host if self.xlate.is_none() && self.error_xlate == NO_SLOT => {
+                Step::Tx(self.egress.tx_if)
+            }
+            _ => Step::Next(NodeKind::Mtu),
         }
-        Step::Next(NodeKind::Mtu)
-    }
-
-    /// The destination the route lookup uses: translated, DNAT'd, or as received.
-    pub(crate) fn route_dst(&self) -> IpAddr {
-        if let Some(x) = self.xlate {
-            return x.dst_ip();
-        }
-        if let Some((_, dst, _)) = self.error_xlate {
-            return dst;
-        }
-        self.dnat_to.unwrap_or(self.p.dst)
     }
 }

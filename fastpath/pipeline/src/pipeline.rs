@@ -68,15 +68,24 @@ pub struct Pipeline {
     /// the node order drains every set.
     waiting: [WaitSet; NodeKind::ORDER.len()],
     meta: Vec<Meta>,
-    /// Scratch for the conntrack node's batched lookup: keys, their packets, results.
-    ct_keys: Vec<tortie_tables::FlowKey>,
-    ct_packets: Vec<u16>,
-    ct_results: Vec<Option<tortie_tables::ConnRef>>,
+    /// The conntrack node's batched lookup of this batch: each looked-up packet's key (as
+    /// received) and result, at the packet's `Meta::ct_slot`.
+    /// The first `ct_len` entries are this batch's (fixed arrays: filling them needs no
+    /// capacity checks).
+    pub(crate) ct_keys: Box<[tortie_tables::FlowKey; MAX_BATCH]>,
+    pub(crate) ct_results: Box<[Option<tortie_tables::ConnRef>; MAX_BATCH]>,
+    pub(crate) ct_len: usize,
+    /// This batch's ICMP-error translations (outer source, outer destination, quoted
+    /// tuple), at the packet's `Meta::error_xlate`. Rare, so kept out of the metadata.
+    pub(crate) error_xlates: Vec<(std::net::IpAddr, std::net::IpAddr, tortie_tables::FlowKey)>,
     dispositions: Vec<Disposition>,
     sweep_per_batch: usize,
     /// The route node's last lookup in this batch (destination, answer): consecutive
     /// packets to one destination skip the LPM walk. Cleared when a batch starts.
-    pub(crate) route_memo: Option<(std::net::IpAddr, Option<crate::compile::Target>)>,
+    pub(crate) route_memo: Option<crate::nodes::RouteMemo>,
+    /// The encap node's outer header for the last tunnel destination of this batch.
+    /// Cleared when a batch starts.
+    pub(crate) encap_memo: Option<crate::rewrite::EncapTemplate>,
 }
 
 /// Conntrack timeouts from the settings (seconds) in the pipeline's nanosecond clock.
@@ -133,12 +142,22 @@ impl Pipeline {
             serial: 0,
             waiting: [[0; WAIT_WORDS]; NodeKind::ORDER.len()],
             meta: vec![placeholder; MAX_BATCH],
-            ct_keys: Vec::with_capacity(MAX_BATCH),
-            ct_packets: Vec::with_capacity(MAX_BATCH),
-            ct_results: vec![None; MAX_BATCH],
+            ct_keys: Box::new(
+                [tortie_tables::FlowKey::v4(
+                    std::net::Ipv4Addr::UNSPECIFIED,
+                    std::net::Ipv4Addr::UNSPECIFIED,
+                    0,
+                    0,
+                    0,
+                ); MAX_BATCH],
+            ),
+            ct_results: Box::new([None; MAX_BATCH]),
+            ct_len: 0,
+            error_xlates: Vec::with_capacity(MAX_BATCH),
             dispositions: vec![Disposition::Drop(DropReason::NotIp); MAX_BATCH],
             sweep_per_batch: config.sweep_per_batch,
             route_memo: None,
+            encap_memo: None,
         }
     }
 
@@ -158,6 +177,7 @@ impl Pipeline {
         self.counters.rule_hits.clear();
         self.counters.rule_hits.resize(next.rule_slots(), 0);
         self.route_memo = None;
+        self.encap_memo = None;
         std::mem::replace(&mut self.generation, next)
     }
 
@@ -191,13 +211,18 @@ impl Pipeline {
         self.dispositions
             .resize(n, Disposition::Drop(DropReason::NotIp));
         self.route_memo = None;
+        self.encap_memo = None;
+        self.error_xlates.clear();
         let mut meta = std::mem::take(&mut self.meta);
-        for (m, f) in meta[..n].iter_mut().zip(frames.iter()) {
+        let tracing = self.trace.armed();
+        for (i, (m, f)) in meta[..n].iter_mut().zip(frames.iter()).enumerate() {
             m.reset();
-            m.serial = self.serial;
-            self.serial += 1;
-            m.traced = self.trace.select(f.rx_if());
+            m.traced = tracing && self.trace.select(f.rx_if());
+            if m.traced {
+                m.serial = self.serial + i as u64;
+            }
         }
+        self.serial += n as u64;
         self.waiting = [[0; WAIT_WORDS]; NodeKind::ORDER.len()];
         for (w, word) in self.waiting[NodeKind::Parse as usize]
             .iter_mut()
@@ -217,7 +242,8 @@ impl Pipeline {
             }
             let (frames, meta) = (&mut frames[..n], &mut meta[..n]);
             // One loop per node, each with its node call inlined, so the per-packet work is
-            // the node itself rather than a dispatch on the node kind.
+            // the node itself rather than a dispatch on the node kind. Nodes that never
+            // touch the frame's bytes run without fetching it.
             match node {
                 NodeKind::Parse => self.run_set(node, &set, frames, meta, out, Self::node_parse),
                 NodeKind::Neighbor => {
@@ -228,24 +254,22 @@ impl Pipeline {
                     self.run_set(node, &set, frames, meta, out, Self::node_ip_check)
                 }
                 NodeKind::Untracked => {
-                    self.run_set(node, &set, frames, meta, out, |s, _, m| s.node_untracked(m))
+                    self.run_meta(node, &set, frames, meta, out, Self::node_untracked)
                 }
                 NodeKind::Conntrack => {
                     self.conntrack_lookup_batch(&set, meta);
-                    self.run_set(node, &set, frames, meta, out, |s, _, m| {
+                    self.run_meta(node, &set, frames, meta, out, |s, m| {
                         s.node_conntrack(m, now)
                     })
                 }
                 NodeKind::PreDnat => {
-                    self.run_set(node, &set, frames, meta, out, |s, _, m| s.node_pre_dnat(m))
+                    self.run_meta(node, &set, frames, meta, out, Self::node_pre_dnat)
                 }
-                NodeKind::Route => {
-                    self.run_set(node, &set, frames, meta, out, |s, _, m| s.node_route(m))
+                NodeKind::Route => self.run_meta(node, &set, frames, meta, out, Self::node_route),
+                NodeKind::Policy => {
+                    self.run_meta(node, &set, frames, meta, out, |s, m| s.node_policy(m, now))
                 }
-                NodeKind::Policy => self.run_set(node, &set, frames, meta, out, |s, _, m| {
-                    s.node_policy(m, now)
-                }),
-                NodeKind::Fragment => self.run_set(node, &set, frames, meta, out, |s, _, m| {
+                NodeKind::Fragment => self.run_meta(node, &set, frames, meta, out, |s, m| {
                     s.node_fragment(m, now)
                 }),
                 NodeKind::Mtu => self.run_set(node, &set, frames, meta, out, Self::node_mtu),
@@ -253,9 +277,9 @@ impl Pipeline {
                     self.run_set(node, &set, frames, meta, out, Self::node_rewrite)
                 }
                 NodeKind::Encap => self.run_set(node, &set, frames, meta, out, Self::node_encap),
-                NodeKind::Tx => {
-                    self.run_set(node, &set, frames, meta, out, |_, _, m| Step::Tx(m.tx_if))
-                }
+                NodeKind::Tx => self.run_meta(node, &set, frames, meta, out, |_, m| {
+                    Step::Tx(m.egress.tx_if)
+                }),
             }
         }
         debug_assert!(
@@ -271,34 +295,37 @@ impl Pipeline {
     /// so the table's cache misses overlap (VPP's prefetch-ahead). Keys that the node would
     /// not look up (later fragments, ICMP errors) are skipped.
     fn conntrack_lookup_batch(&mut self, set: &WaitSet, meta: &mut [Meta]) {
-        self.ct_keys.clear();
-        self.ct_packets.clear();
+        let mut len = 0;
         for (w, mut bits) in set.iter().copied().enumerate() {
             while bits != 0 {
                 let i = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let m = &meta[i];
+                let Some(m) = meta.get_mut(i) else {
+                    continue;
+                };
                 if m.p.fragment == tortie_wire::Fragment::Later || m.p.embedded.is_some() {
                     continue;
                 }
                 if let Some(k) = crate::nodes::flow_key(&m.p) {
-                    self.ct_keys.push(k);
-                    self.ct_packets.push(i as u16);
+                    // At most one key per packet: `len` stays below `MAX_BATCH` (and the
+                    // slot fits 16 bits).
+                    self.ct_keys[len % MAX_BATCH] = k;
+                    m.ct_slot = len as u16;
+                    len += 1;
                 }
             }
         }
-        let k = self.ct_keys.len();
+        let len = len.min(MAX_BATCH);
+        self.ct_len = len;
         self.ct
-            .lookup_batch(&self.ct_keys, &mut self.ct_results[..k]);
-        for (j, &i) in self.ct_packets.iter().enumerate() {
-            let m = &mut meta[usize::from(i)];
-            m.key = Some(self.ct_keys[j]);
-            m.prefetched = Some(self.ct_results[j]);
-        }
+            .lookup_batch(&self.ct_keys[..len], &mut self.ct_results[..len]);
     }
 
     /// Runs `node_fn` on every packet of `set` (ascending batch order) and applies its step.
-    #[inline(always)]
+    ///
+    /// Each node's loop is a function of its own (not inlined into `process`), so that its
+    /// registers serve that node's per-packet work rather than the whole graph's.
+    #[inline(never)]
     fn run_set<F>(
         &mut self,
         node: NodeKind,
@@ -321,9 +348,57 @@ impl Pipeline {
                     continue;
                 };
                 let step = node_fn(self, f, m);
-                self.apply_step(node, step, i, f, m, out);
+                self.apply_step(node, step, i, f.len(), m, out);
             }
         }
+    }
+
+    /// [`Self::run_set`] for a node that decides on the metadata alone: the frame is read
+    /// only for its length when the node queues the packet for transmission.
+    #[inline(never)]
+    fn run_meta<F>(
+        &mut self,
+        node: NodeKind,
+        set: &WaitSet,
+        frames: &[Frame<'_>],
+        meta: &mut [Meta],
+        out: &mut TxBatches,
+        mut node_fn: F,
+    ) where
+        F: FnMut(&mut Self, &mut Meta) -> Step,
+    {
+        for (w, mut bits) in set.iter().copied().enumerate() {
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(m) = meta.get_mut(i) else {
+                    debug_assert!(false, "packet {i} outside the batch");
+                    continue;
+                };
+                match node_fn(self, m) {
+                    Step::Next(next) => self.step_next(node, next, i, m),
+                    step => {
+                        let len = frames.get(i).map_or(0, Frame::len);
+                        self.apply_step(node, step, i, len, m, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends packet `i` on to `next`.
+    #[inline(always)]
+    fn step_next(&mut self, node: NodeKind, next: NodeKind, i: usize, m: &Meta) {
+        debug_assert!(
+            node.next_arcs().contains(&next),
+            "undeclared arc {} -> {}",
+            node.name(),
+            next.name()
+        );
+        if m.traced {
+            self.trace.record(m.serial, node, Event::Next(next));
+        }
+        self.waiting[next as usize][(i / 64) % WAIT_WORDS] |= 1 << (i % 64);
     }
 
     #[inline(always)]
@@ -332,26 +407,15 @@ impl Pipeline {
         node: NodeKind,
         step: Step,
         i: usize,
-        f: &Frame<'_>,
+        len: usize,
         m: &Meta,
         out: &mut TxBatches,
     ) {
         match step {
-            Step::Next(next) => {
-                debug_assert!(
-                    node.next_arcs().contains(&next),
-                    "undeclared arc {} -> {}",
-                    node.name(),
-                    next.name()
-                );
-                if m.traced {
-                    self.trace.record(m.serial, node, Event::Next(next));
-                }
-                self.waiting[next as usize][(i / 64) % WAIT_WORDS] |= 1 << (i % 64);
-            }
+            Step::Next(next) => self.step_next(node, next, i, m),
             Step::Tx(if_index) => {
                 if out.push(if_index, i as u16) {
-                    self.counters.tx(if_index, f.len());
+                    self.counters.tx(if_index, len);
                     self.dispositions[i] = Disposition::Tx(if_index);
                     if m.traced {
                         self.trace.record(m.serial, node, Event::Tx(if_index));

@@ -1,17 +1,17 @@
 //! Header rewrites with incremental checksum updates (RFC 1624): NAT, TTL / hop limit, MACs,
-//! and IP-in-IP encapsulation and decapsulation (RFC 2003).
+//! and (re-exported from the tunnel module) IP-in-IP encapsulation and decapsulation
+//! (RFC 2003).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use tortie_tables::FlowKey;
-use tortie_wire::ipv4::{self, Ipv4Repr};
+use tortie_wire::ipv4;
 use tortie_wire::l4::{
     ICMP_CHECKSUM_OFFSET, TCP_CHECKSUM_OFFSET, UDP_CHECKSUM_OFFSET, icmpv4, icmpv6, proto,
 };
 use tortie_wire::{Fragment, Parsed, checksum};
 
-use crate::DropReason;
-use crate::frame::Frame;
+pub use crate::tunnel::{ENCAP_LEN, EncapTemplate, decap, encap, encap_with};
 
 fn read16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
@@ -127,55 +127,81 @@ fn diff32(old: u32, new: u32) -> u32 {
 /// [`apply_nat`] for IPv4 TCP and UDP (not a later fragment), the SNAT and DNAT common
 /// case, in straight-line code: the transport checksum covers the addresses through the
 /// pseudo-header, so it takes the address differences and the port differences.
+///
+/// With `ttl`, the TTL is decremented too and its change joins the same header checksum
+/// update (one read, fold and write of the field instead of two).
 #[inline]
-fn nat_v4_ports(data: &mut [u8], p: &Parsed, (old_src, old_dst): (u32, u32), to: &FlowKey) {
+fn nat_v4_ports(
+    data: &mut [u8],
+    p: &Parsed,
+    (old_src, old_dst): (u32, u32),
+    to: &FlowKey,
+    ttl: bool,
+) {
     let l3 = usize::from(p.l3_offset);
     let l4 = usize::from(p.l4_offset);
+    let udp = p.proto == proto::UDP;
+    let sum_at = if udp {
+        UDP_CHECKSUM_OFFSET
+    } else {
+        TCP_CHECKSUM_OFFSET
+    };
+    // The decoder checked that the IPv4 header and the transport header are there: with
+    // both borrowed at their fixed sizes, the field accesses below need no bounds checks.
+    let Some((head, transport)) = data.split_at_mut_checked(l4) else {
+        return;
+    };
+    let (Some(ip), Some(t)) = (
+        head.get_mut(l3..)
+            .and_then(<[u8]>::first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>),
+        transport.get_mut(..sum_at + 2),
+    ) else {
+        return;
+    };
     let (s, d) = (to.src_octets(), to.dst_octets());
     let new_src = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
     let new_dst = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
     let (mut ip_delta, mut ip_changed) = (0u32, false);
     if old_src != new_src {
-        data[l3 + 12..l3 + 16].copy_from_slice(&new_src.to_be_bytes());
+        ip[12..16].copy_from_slice(&new_src.to_be_bytes());
         ip_delta += diff32(old_src, new_src);
         ip_changed = true;
     }
     if old_dst != new_dst {
-        data[l3 + 16..l3 + 20].copy_from_slice(&new_dst.to_be_bytes());
+        ip[16..20].copy_from_slice(&new_dst.to_be_bytes());
         ip_delta += diff32(old_dst, new_dst);
         ip_changed = true;
     }
     let (mut l4_delta, mut l4_changed) = (ip_delta, ip_changed);
-    for (old, new, at) in [
-        (p.src_port, to.src_port(), 0),
-        (p.dst_port, to.dst_port(), 2),
-    ] {
-        if old != new {
-            write16(data, l4 + at, new);
-            l4_delta += diff16(old, new);
-            l4_changed = true;
-        }
+    if ttl {
+        let old_ttl = ip[8];
+        ip[8] = old_ttl.saturating_sub(1);
+        ip_delta += ttl_delta(old_ttl);
+        ip_changed = true;
+    }
+    if p.src_port != to.src_port() {
+        t[0..2].copy_from_slice(&to.src_port().to_be_bytes());
+        l4_delta += diff16(p.src_port, to.src_port());
+        l4_changed = true;
+    }
+    if p.dst_port != to.dst_port() {
+        t[2..4].copy_from_slice(&to.dst_port().to_be_bytes());
+        l4_delta += diff16(p.dst_port, to.dst_port());
+        l4_changed = true;
     }
     if ip_changed {
-        let hc = read16(data, l3 + 10);
-        write16(data, l3 + 10, checksum::finish(u32::from(!hc) + ip_delta));
+        let hc = u16::from_be_bytes([ip[10], ip[11]]);
+        ip[10..12].copy_from_slice(&checksum::finish(u32::from(!hc) + ip_delta).to_be_bytes());
     }
     if l4_changed {
-        let udp = p.proto == proto::UDP;
-        let at = l4
-            + if udp {
-                UDP_CHECKSUM_OFFSET
-            } else {
-                TCP_CHECKSUM_OFFSET
-            };
-        let old = read16(data, at);
+        let old = u16::from_be_bytes([t[sum_at], t[sum_at + 1]]);
         // An IPv4 UDP checksum of zero means "none" (RFC 768) and stays zero.
         if !(udp && old == 0) {
             let mut new = checksum::finish(u32::from(!old) + l4_delta);
             if udp && new == 0 {
                 new = 0xffff;
             }
-            write16(data, at, new);
+            t[sum_at..sum_at + 2].copy_from_slice(&new.to_be_bytes());
         }
     }
 }
@@ -188,16 +214,41 @@ fn nat_v4_ports(data: &mut [u8], p: &Parsed, (old_src, old_dst): (u32, u32), to:
 /// applying it field by field). An IPv4 UDP checksum of zero means "none" (RFC 768) and
 /// stays zero; a computed UDP checksum of zero is sent as 0xffff.
 pub fn apply_nat(data: &mut [u8], p: &Parsed, to: &FlowKey) {
-    if let (IpAddr::V4(src), IpAddr::V4(dst), false, proto::TCP | proto::UDP, false) = (
-        p.src,
-        p.dst,
-        to.is_ipv6(),
-        p.proto,
-        p.fragment == Fragment::Later,
-    ) {
-        nat_v4_ports(data, p, (u32::from(src), u32::from(dst)), to);
+    if let Some(addrs) = v4_ports_case(p, to) {
+        nat_v4_ports(data, p, addrs, to, false);
         return;
     }
+    apply_nat_general(data, p, to);
+}
+
+/// [`apply_nat`] followed by [`decrement_ttl`], the rewrite of every forwarded NAT'd
+/// packet. The same bytes result; for IPv4 TCP and UDP the TTL's change is folded into the
+/// NAT's single header checksum update.
+pub fn apply_nat_and_decrement_ttl(data: &mut [u8], p: &Parsed, to: &FlowKey) {
+    if let Some(addrs) = v4_ports_case(p, to) {
+        nat_v4_ports(data, p, addrs, to, true);
+        return;
+    }
+    apply_nat_general(data, p, to);
+    decrement_ttl(data, p);
+}
+
+/// The old addresses when the packet and the translation are IPv4 TCP or UDP (not a later
+/// fragment): the case [`nat_v4_ports`] handles.
+#[inline]
+fn v4_ports_case(p: &Parsed, to: &FlowKey) -> Option<(u32, u32)> {
+    match (p.src, p.dst, to.is_ipv6(), p.proto, p.fragment) {
+        (IpAddr::V4(src), IpAddr::V4(dst), false, proto::TCP | proto::UDP, f)
+            if f != Fragment::Later =>
+        {
+            Some((u32::from(src), u32::from(dst)))
+        }
+        _ => None,
+    }
+}
+
+/// [`apply_nat`] for every other case: IPv6, ICMP echo, later fragments, other protocols.
+fn apply_nat_general(data: &mut [u8], p: &Parsed, to: &FlowKey) {
     let l3 = usize::from(p.l3_offset);
     let l4 = usize::from(p.l4_offset);
     let l4sum = l4_checksum(p);
@@ -262,89 +313,39 @@ pub fn apply_nat(data: &mut [u8], p: &Parsed, to: &FlowKey) {
     }
 }
 
-/// Decrements the TTL (IPv4, with its checksum) or hop limit (IPv6).
+/// `~old + new` for the IPv4 header word holding TTL and protocol when a TTL of `ttl`
+/// is decremented (saturating): the word drops by 0x100, so the sum is 0xffff - 0x100
+/// whatever the word was; a TTL of zero stays and the sum is 0xffff (RFC 1624 section 3,
+/// equation 3; RFC 1141's incremental TTL update). The same sum `checksum::update16`
+/// forms from the old and new words.
+#[inline]
+fn ttl_delta(ttl: u8) -> u32 {
+    if ttl > 0 { 0xfeff } else { 0xffff }
+}
+
+/// Decrements the TTL (IPv4, with its checksum) or hop limit (IPv6); zero stays zero.
+#[inline]
 pub fn decrement_ttl(data: &mut [u8], p: &Parsed) {
     let l3 = usize::from(p.l3_offset);
     if p.is_ipv6() {
         data[l3 + 7] = data[l3 + 7].saturating_sub(1);
-    } else {
-        let _ = ipv4::decrement_ttl(&mut data[l3..]);
+    } else if let Some(h) = data.get_mut(l3..l3 + ipv4::MIN_HEADER_LEN) {
+        // The same bytes as `ipv4::decrement_ttl`, without forming the old and new words.
+        let t = h[8];
+        h[8] = t.saturating_sub(1);
+        let hc = u16::from_be_bytes([h[10], h[11]]);
+        let new = checksum::finish(u32::from(!hc) + ttl_delta(t));
+        h[10..12].copy_from_slice(&new.to_be_bytes());
     }
 }
 
 /// Writes the destination and source MACs.
+#[inline]
 pub fn set_macs(data: &mut [u8], dst: [u8; 6], src: [u8; 6]) {
-    data[..6].copy_from_slice(&dst);
-    data[6..12].copy_from_slice(&src);
-}
-
-/// Length of an untagged Ethernet header.
-const ETHERNET_LEN: usize = 14;
-
-/// Length of the outer IPv4 header IP-in-IP adds.
-pub const ENCAP_LEN: usize = ipv4::MIN_HEADER_LEN;
-
-/// Encapsulates the IPv4 packet in IP-in-IP from `src` to `dst` (RFC 2003 section 3.1): the
-/// Ethernet header moves 20 bytes into the headroom and the outer header goes between it and
-/// the inner packet. The outer TTL is 64; TOS and DF are copied from the inner header.
-pub fn encap(
-    frame: &mut Frame<'_>,
-    p: &Parsed,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-) -> Result<(), DropReason> {
-    let l3 = usize::from(p.l3_offset);
-    let ip_len = usize::from(p.ip_len);
-    let payload_len = u16::try_from(ip_len).map_err(|_| DropReason::MtuExceeded)?;
-    let (buf, offset, _) = frame.raw();
-    let new_offset = offset
-        .checked_sub(ENCAP_LEN)
-        .ok_or(DropReason::NoHeadroom)?;
-    let inner = offset + l3;
-    let (tos, ident, df) = (
-        buf[inner + 1],
-        read16(buf, inner + 4),
-        buf[inner + 6] & 0x40 != 0,
-    );
-    if l3 == ETHERNET_LEN {
-        // The usual untagged header: a fixed-size copy, not a `memmove` call.
-        let mut eth = [0u8; ETHERNET_LEN];
-        eth.copy_from_slice(&buf[offset..offset + ETHERNET_LEN]);
-        buf[new_offset..new_offset + ETHERNET_LEN].copy_from_slice(&eth);
-    } else {
-        buf.copy_within(offset..offset + l3, new_offset);
+    if let Some(macs) = data.get_mut(..12) {
+        macs[..6].copy_from_slice(&dst);
+        macs[6..].copy_from_slice(&src);
     }
-    let repr = Ipv4Repr {
-        src: src.octets(),
-        dst: dst.octets(),
-        protocol: ipv4::PROTO_IPIP,
-        ttl: 64,
-        tos,
-        ident,
-        dont_fragment: df,
-        payload_len,
-    };
-    repr.emit(&mut buf[new_offset + l3..])
-        .ok_or(DropReason::MtuExceeded)?;
-    frame
-        .set_window(new_offset, l3 + ENCAP_LEN + ip_len)
-        .ok_or(DropReason::NoHeadroom)
-}
-
-/// Strips the outer IPv4 header of an IP-in-IP packet: the Ethernet header moves forward
-/// over it. Trailing padding after the outer packet is cut off.
-pub fn decap(frame: &mut Frame<'_>, p: &Parsed) -> Result<(), DropReason> {
-    let l3 = usize::from(p.l3_offset);
-    let l4 = usize::from(p.l4_offset);
-    let inner_len = usize::from(p.ip_len)
-        .checked_sub(l4 - l3)
-        .ok_or(DropReason::Ipv4BadLength)?;
-    let (buf, offset, _) = frame.raw();
-    let new_offset = offset + (l4 - l3);
-    buf.copy_within(offset..offset + l3, new_offset);
-    frame
-        .set_window(new_offset, l3 + inner_len)
-        .ok_or(DropReason::Ipv4BadLength)
 }
 
 /// Translates an ICMP error about a NAT'd flow (RFC 5508 section 4.2, RFC 3022 section

@@ -73,6 +73,13 @@ impl Trace {
         self.remaining = 0;
     }
 
+    /// Whether any packet is still to be selected: when not, a batch skips the per-packet
+    /// selection.
+    #[inline]
+    pub(crate) fn armed(&self) -> bool {
+        self.remaining != 0
+    }
+
     /// Whether to trace a packet received on `rx_if`; counts it against the armed budget.
     #[inline]
     pub(crate) fn select(&mut self, rx_if: u32) -> bool {

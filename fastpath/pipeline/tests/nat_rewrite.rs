@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use proptest::prelude::*;
-use tortie_pipeline::rewrite::apply_nat;
+use tortie_pipeline::rewrite::{apply_nat, apply_nat_and_decrement_ttl, decrement_ttl};
 use tortie_tables::FlowKey;
 use tortie_wire::parse_frame;
 
@@ -216,6 +216,71 @@ proptest! {
         apply_nat(&mut frame, &p, &to);
         check(&frame, v6, &to);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The merged rewrite of a forwarded NAT'd packet writes exactly the bytes of the NAT
+    /// followed by the TTL decrement, whatever the TTL (zero included) and whatever the
+    /// header checksum field held; and the TTL decrement alone writes exactly what
+    /// `tortie_wire::ipv4::decrement_ttl` writes.
+    #[test]
+    fn merged_nat_and_ttl_equal_the_two_steps(
+        kind in prop_oneof![Just(Kind::Tcp), Just(Kind::Udp), Just(Kind::Echo)],
+        v6 in any::<bool>(),
+        addrs in any::<([u8; 16], [u8; 16], [u8; 16], [u8; 16])>(),
+        ports in any::<(u16, u16, u16, u16)>(),
+        keep in any::<(bool, bool)>(),
+        ttl in prop_oneof![Just(0u8), Just(1u8), any::<u8>()],
+        header_sum in proptest::option::of(prop_oneof![Just(0u16), Just(0xffff_u16), any::<u16>()]),
+    ) {
+        let (src, dst, mut nsrc, ndst) = addrs;
+        let (sp, dp, nsp, ndp) = ports;
+        if keep.0 { nsrc = src; }
+        let ndst = if keep.1 { dst } else { ndst };
+        let (sp, dp, nsp, ndp, proto) = match kind {
+            Kind::Echo => (sp, sp, nsp, nsp, if v6 { 58 } else { 1 }),
+            Kind::Tcp => (sp, dp, nsp, ndp, 6),
+            Kind::Udp => (sp, dp, nsp, ndp, 17),
+        };
+        let mut frame = build(&kind, v6, src, dst, sp, dp, &[1, 2, 3]);
+        if v6 {
+            frame[14 + 7] = ttl;
+        } else {
+            frame[14 + 8] = ttl;
+            if let Some(c) = header_sum {
+                frame[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        let p = parse_frame_unchecked(&frame);
+        let to = key(v6, nsrc, ndst, nsp, ndp, proto);
+        let mut merged = frame.clone();
+        apply_nat_and_decrement_ttl(&mut merged, &p, &to);
+        let mut steps = frame.clone();
+        apply_nat(&mut steps, &p, &to);
+        decrement_ttl(&mut steps, &p);
+        prop_assert_eq!(&merged, &steps);
+        if !v6 {
+            let mut fast = frame.clone();
+            decrement_ttl(&mut fast, &p);
+            let mut wire = frame;
+            tortie_wire::ipv4::decrement_ttl(&mut wire[14..]);
+            prop_assert_eq!(fast, wire);
+        }
+    }
+}
+
+/// The summary of a frame whose IPv4 header checksum may have been overwritten: parsed
+/// with the checksum repaired, which changes none of the summary's fields.
+fn parse_frame_unchecked(frame: &[u8]) -> tortie_wire::Parsed {
+    let mut copy = frame.to_vec();
+    if copy[12..14] == [0x08, 0x00] {
+        copy[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+        let c = tortie_wire::checksum::checksum(&copy[14..14 + 20]);
+        copy[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    parse_frame(&copy).unwrap()
 }
 
 /// An IPv4 UDP datagram sent without a checksum (zero, RFC 768) keeps none after NAT.

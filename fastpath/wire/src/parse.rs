@@ -153,8 +153,14 @@ pub fn parse_frame_into(frame: &[u8], p: &mut Parsed) -> Result<(), WireError> {
     let frame = &frame[..frame.len().min(MAX_FRAME_LEN)];
     let eth = EthernetFrame::new_checked(frame)?;
     let l3_offset = eth.payload_offset();
-    *p = Parsed::empty(eth.ethertype(), eth.vlan(), l3_offset);
-    match eth.ethertype() {
+    let (ethertype, vlan) = (eth.ethertype(), eth.vlan());
+    if ethertype == ethertype::IPV4 {
+        // The common case writes the summary once, field by field, instead of clearing it
+        // first and then overwriting most of it.
+        return parse_ipv4(eth.payload(), (ethertype, vlan, l3_offset), p);
+    }
+    *p = Parsed::empty(ethertype, vlan, l3_offset);
+    match ethertype {
         ethertype::ARP => {
             let arp = ArpPacket::new_checked(eth.payload())?;
             p.l3 = L3::Arp;
@@ -162,30 +168,49 @@ pub fn parse_frame_into(frame: &[u8], p: &mut Parsed) -> Result<(), WireError> {
             p.dst = IpAddr::V4(Ipv4Addr::from(arp.target_ip()));
             p.arp_op = arp.op();
         }
-        ethertype::IPV4 => parse_ipv4(eth.payload(), l3_offset, p)?,
         ethertype::IPV6 => parse_ipv6(eth.payload(), l3_offset, p)?,
         _ => {}
     }
     Ok(())
 }
 
-fn parse_ipv4(bytes: &[u8], l3_offset: usize, p: &mut Parsed) -> Result<(), WireError> {
+/// Decodes an IPv4 packet and its transport header; `link` is the EtherType, VLAN id and
+/// network header offset the Ethernet header gave.
+#[inline]
+fn parse_ipv4(
+    bytes: &[u8],
+    (ethertype, vlan, l3_offset): (u16, Option<u16>, usize),
+    p: &mut Parsed,
+) -> Result<(), WireError> {
     let ip = Ipv4Header::new_checked(bytes)?;
-    p.l3 = L3::Ipv4;
-    p.ip_len = ip.total_len() as u16;
-    p.src = IpAddr::V4(Ipv4Addr::from(ip.src()));
-    p.dst = IpAddr::V4(Ipv4Addr::from(ip.dst()));
-    p.proto = ip.protocol();
-    p.ttl = ip.ttl();
-    p.dont_fragment = ip.dont_fragment();
-    p.frag_ident = u32::from(ip.ident());
-    p.l4_offset = (l3_offset + ip.header_len()) as u16;
-    p.fragment = match ip.fragment() {
+    let fragment = match ip.fragment() {
         ipv4::Fragment::Whole => Fragment::Whole,
         ipv4::Fragment::First => Fragment::First,
         ipv4::Fragment::Later => Fragment::Later,
     };
-    if p.fragment == Fragment::Later {
+    *p = Parsed {
+        l3: L3::Ipv4,
+        ethertype,
+        vlan,
+        l3_offset: l3_offset as u16,
+        l4_offset: (l3_offset + ip.header_len()) as u16,
+        ip_len: ip.total_len() as u16,
+        src: IpAddr::V4(Ipv4Addr::from(ip.src())),
+        dst: IpAddr::V4(Ipv4Addr::from(ip.dst())),
+        proto: ip.protocol(),
+        src_port: 0,
+        dst_port: 0,
+        tcp_flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+        ttl: ip.ttl(),
+        fragment,
+        frag_ident: u32::from(ip.ident()),
+        dont_fragment: ip.dont_fragment(),
+        embedded: None,
+        arp_op: 0,
+    };
+    if fragment == Fragment::Later {
         return Ok(());
     }
     parse_l4(ip.payload(), false, p)
@@ -217,6 +242,7 @@ fn parse_ipv6(bytes: &[u8], l3_offset: usize, p: &mut Parsed) -> Result<(), Wire
     parse_l4(upper, true, p)
 }
 
+#[inline]
 fn parse_l4(upper: &[u8], v6: bool, p: &mut Parsed) -> Result<(), WireError> {
     match p.proto {
         proto::TCP => {

@@ -78,13 +78,23 @@ pub struct EndpointInfo {
     /// endpoint of the tables: frames received on it were sent by the host itself. It has
     /// no programs; the policy node uses it to tell host-originated flows apart.
     pub host_interface: bool,
+    /// The IPv4 prefixes of `addrs` as (network, mask) pairs, derived once by
+    /// [`Generation::build`]: the anti-spoofing check of every packet from a workload
+    /// compares against them without decoding the prefixes again.
+    owned_v4: Vec<(u32, u32)>,
 }
 
 impl EndpointInfo {
     /// Whether `ip` is one of the endpoint's own addresses.
     #[inline]
     pub fn owns(&self, ip: IpAddr) -> bool {
-        self.addrs.iter().any(|p| p.contains(ip))
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.owned_v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(_) => self.addrs.iter().any(|p| p.contains(ip)),
+        }
     }
 
     /// The program policing traffic that arrives from this endpoint (egress of a workload,
@@ -137,6 +147,19 @@ impl EndpointInfo {
             abi::EndpointKind::Host => self.untracked_ingress,
         }
     }
+}
+
+/// The IPv4 prefixes among `addrs` as (network, mask) pairs (`Prefix::contains` as a mask
+/// and a compare).
+fn owned_v4(addrs: &[abi::Prefix]) -> Vec<(u32, u32)> {
+    addrs
+        .iter()
+        .filter_map(|p| match p.addr {
+            // The network as stored, like `Prefix::contains` compares it.
+            IpAddr::V4(n) => Some((u32::from(n), abi::mask32(p.len))),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
 }
 
 /// A route target with references resolved and the encapsulation decided.
@@ -277,6 +300,7 @@ impl Generation {
                 forward_ingress: resolve(e.forward_ingress),
                 forward_egress: resolve(e.forward_egress),
                 host_interface: false,
+                owned_v4: owned_v4(&e.addrs),
             });
         }
         // The host interface gets an entry of its own (unless the tables already put an
@@ -308,6 +332,7 @@ impl Generation {
                 pre_dnat: None,
                 forward_ingress: None,
                 forward_egress: None,
+                owned_v4: Vec::new(),
                 host_interface: true,
             });
         }
@@ -546,6 +571,54 @@ impl Generation {
             self.settings.node_v6.map(|a| a.addr)
         } else {
             self.settings.node_v4.map(|a| a.addr)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The precomputed IPv4 (network, mask) pairs answer exactly as the prefixes do,
+        /// non-canonical prefixes (host bits set) and /0 included.
+        #[test]
+        fn owned_v4_pairs_match_prefix_contains(
+            nets in proptest::collection::vec((any::<u32>(), 0u8..=32, any::<bool>()), 0..4),
+            probe in any::<u32>(),
+            near in any::<bool>(),
+        ) {
+            let addrs: Vec<abi::Prefix> = nets
+                .iter()
+                .map(|&(n, len, canonical)| abi::Prefix {
+                    addr: IpAddr::V4(Ipv4Addr::from(if canonical { n & abi::mask32(len) } else { n })),
+                    len,
+                })
+                .collect();
+            // Probe inside the first prefix half of the time.
+            let ip = match (near, nets.first()) {
+                (true, Some(&(n, len, _))) => (n & abi::mask32(len)) | (probe & !abi::mask32(len)),
+                _ => probe,
+            };
+            let ip = IpAddr::V4(Ipv4Addr::from(ip));
+            let ep = EndpointInfo {
+                id: HOST_INTERFACE_ID,
+                if_index: 1,
+                kind: abi::EndpointKind::Workload,
+                mac: [0; 6],
+                owned_v4: owned_v4(&addrs),
+                addrs: addrs.clone(),
+                ingress: None,
+                egress: None,
+                untracked_ingress: None,
+                untracked_egress: None,
+                pre_dnat: None,
+                forward_ingress: None,
+                forward_egress: None,
+                host_interface: false,
+            };
+            prop_assert_eq!(ep.owns(ip), addrs.iter().any(|p| p.contains(ip)));
         }
     }
 }

@@ -126,8 +126,8 @@ impl Pipeline {
     }
 
     /// **ip-check**: address sanity, anti-spoofing (a workload sends only from its own
-    /// addresses), TTL / hop limit with ICMP time exceeded. Next: untracked-policy, tx (the
-    /// ICMP error).
+    /// addresses), TTL / hop limit with ICMP time exceeded. Next: untracked-policy (from an
+    /// endpoint with a doNotTrack program), conntrack (the others), tx (the ICMP error).
     pub(crate) fn node_ip_check(&mut self, f: &mut Frame<'_>, m: &mut Meta) -> Step {
         let p = &m.p;
         let bad = match (p.src, p.dst) {
@@ -147,14 +147,20 @@ impl Pipeline {
             return Step::Drop(DropReason::BadAddress);
         }
         let g = &self.generation;
+        // Whether the untracked-policy node has anything to do: only a receiving endpoint
+        // with a doNotTrack program sends packets through it (like a VPP feature enabled on
+        // an interface); a later fragment, which it could not classify, skips it too.
+        let mut untracked_policy = false;
         if m.rx_ep != NO_EP {
             let ep = g.endpoint(m.rx_ep);
             if ep.kind == EndpointKind::Workload && !ep.owns(p.src) {
                 return Step::Drop(DropReason::Spoofed);
             }
+            untracked_policy =
+                ep.from_untracked().is_some() && p.fragment != tortie_wire::Fragment::Later;
         }
-        let to_us = g.node_addr(p.is_ipv6()) == Some(p.dst);
-        if p.ttl <= 1 && !to_us {
+        // Packets to this node's own address are delivered, not forwarded: their TTL may be 1.
+        if p.ttl <= 1 && g.node_addr(p.is_ipv6()) != Some(p.dst) {
             if !reply::may_send_error(p) {
                 return Step::Drop(DropReason::TtlExceeded);
             }
@@ -170,6 +176,9 @@ impl Pipeline {
                 Err(r) => Step::Drop(r),
             };
         }
-        Step::Next(NodeKind::Untracked)
+        if untracked_policy {
+            return Step::Next(NodeKind::Untracked);
+        }
+        Step::Next(NodeKind::Conntrack)
     }
 }

@@ -10,4 +10,4 @@ mod egress;
 mod ingress;
 mod session;
 
-pub(crate) use session::flow_key;
+pub(crate) use session::{RouteMemo, flow_key};

@@ -8,10 +8,10 @@ use tortie_tables::{Direction, FlowKey, InsertError, NatRequest, TcpFlags, Track
 use tortie_wire::l4::proto;
 use tortie_wire::{Fragment, Parsed};
 
-use crate::compile::{Arrival, Decision, Target};
+use crate::compile::{Arrival, Decision, Generation, Target};
 use crate::drop::DropReason;
 use crate::graph::NodeKind;
-use crate::meta::{Meta, NO_EP, Step};
+use crate::meta::{Egress, Meta, NO_EP, Step};
 use crate::pipeline::Pipeline;
 use crate::trace::Event;
 use tortie_wire::ethernet::WORKLOAD_GATEWAY_MAC;
@@ -52,6 +52,50 @@ pub(crate) fn class_key(p: &Parsed, dst: IpAddr) -> cls::Key {
 /// The conntrack key of a packet as received.
 pub(crate) fn flow_key(p: &Parsed) -> Option<FlowKey> {
     FlowKey::new(p.src, p.dst, p.src_port, p.dst_port, p.proto)
+}
+
+/// The route node's last lookup in the batch: the destination (and family of the packet)
+/// and where it led.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RouteMemo {
+    dst: IpAddr,
+    v6: bool,
+    egress: Result<Egress, DropReason>,
+}
+
+/// Looks `dst` up and resolves the target to an interface and MACs. Out of line: the
+/// route memo answers most packets without it.
+#[inline(never)]
+fn resolve_egress(g: &Generation, dst: IpAddr, v6: bool) -> Result<Egress, DropReason> {
+    let s = &g.settings;
+    let target = g.route(dst).ok_or(DropReason::NoRoute)?;
+    let (tx_if, dst_mac, src_mac, encap_to) = match target {
+        Target::Local(ep) => {
+            let ep = g.endpoint(ep);
+            (ep.if_index, ep.mac, WORKLOAD_GATEWAY_MAC, None)
+        }
+        Target::Node { node, encap } => {
+            let n = g.node(node);
+            let tunnel = match (encap, n.addr, v6) {
+                (true, IpAddr::V4(to), false) => Some(to),
+                _ => None,
+            };
+            (s.uplink_if, n.mac, s.uplink_mac, tunnel)
+        }
+        Target::Uplink => (s.uplink_if, s.gateway_mac, s.uplink_mac, None),
+        // Used only when a NAT'd packet to the host goes through the rewrite node: the
+        // kernel's end of the host veth carries the workload gateway MAC.
+        Target::Host => (s.host_if, WORKLOAD_GATEWAY_MAC, s.uplink_mac, None),
+        Target::Blackhole => return Err(DropReason::Blackhole),
+        Target::Dangling => return Err(DropReason::DanglingRoute),
+    };
+    Ok(Egress {
+        target,
+        tx_if,
+        dst_mac,
+        src_mac,
+        encap_to,
+    })
 }
 
 impl Pipeline {
@@ -139,7 +183,8 @@ impl Pipeline {
                 } else {
                     p.dst
                 };
-                m.error_xlate = Some((src, dst, x.reversed()));
+                m.error_xlate = self.error_xlates.len() as u16;
+                self.error_xlates.push((src, dst, x.reversed()));
             }
             m.related = true;
             self.note(
@@ -151,13 +196,10 @@ impl Pipeline {
             );
             return Step::Next(NodeKind::Route);
         }
-        let Some(key) = m.key.or_else(|| flow_key(&m.p)) else {
+        // The batched lookup looked up every packet that has a key (both addresses of one
+        // family) and is not handled above.
+        let Some(&found) = self.ct_results[..self.ct_len].get(usize::from(m.ct_slot)) else {
             return Step::Drop(DropReason::BadAddress);
-        };
-        m.key = Some(key);
-        let found = match m.prefetched {
-            Some(found) => found,
-            None => self.ct.lookup(&key),
         };
         if let Some(r) = found {
             match self.ct.track(r, now, TcpFlags(m.p.tcp_flags)) {
@@ -180,7 +222,8 @@ impl Pipeline {
 
     /// **fragment**: a non-first fragment takes the flow its first fragment recorded (its
     /// cached verdict and NAT) and is routed like it; with no record it is dropped, so
-    /// fragments never bypass policy. Next: mtu, tx (to the host).
+    /// fragments never bypass policy. Next: rewrite (to a local workload), mtu, tx (to the
+    /// host).
     pub(crate) fn node_fragment(&mut self, m: &mut Meta, now: u64) -> Step {
         let p = m.p;
         let Some(r) = self.frags.lookup(p.src, p.dst, p.proto, p.frag_ident, now) else {
@@ -201,6 +244,7 @@ impl Pipeline {
         }
     }
 
+    #[inline]
     fn established(&mut self, m: &mut Meta, r: tortie_tables::ConnRef) -> Step {
         let Some(conn) = self.ct.get(r.id) else {
             return Step::Drop(DropReason::FragmentNoState);
@@ -209,7 +253,10 @@ impl Pipeline {
             return Step::Drop(DropReason::CachedDeny);
         }
         m.conn = Some(r);
-        m.xlate = conn.rewrite_for(r.dir);
+        // `xlate` is clear until a flow is found: written only for NAT'd flows.
+        if let Some(x) = conn.rewrite_for(r.dir) {
+            m.xlate = Some(x);
+        }
         self.note(
             m,
             NodeKind::Conntrack,
@@ -244,61 +291,44 @@ impl Pipeline {
         Step::Next(NodeKind::Route)
     }
 
+    /// The destination the route lookup uses: translated, DNAT'd, or as received.
+    #[inline]
+    fn route_dst(&self, m: &Meta) -> IpAddr {
+        if let Some(x) = m.xlate {
+            return x.dst_ip();
+        }
+        if let Some((_, dst, _)) = self.error_xlates.get(usize::from(m.error_xlate)) {
+            return *dst;
+        }
+        m.dnat_to.unwrap_or(m.p.dst)
+    }
+
     /// **route**: longest-prefix match on the destination after NAT; picks the interface
     /// and MACs. Next: policy (new flow, or untracked: its far side's program runs on every
-    /// packet), mtu (established; to the host only when the flow is NAT'd, so the reply to a
-    /// flow the host opened to a floating IP is translated back), tx (to the host as
-    /// received).
+    /// packet), rewrite (established, to a local workload), mtu (established, elsewhere; to
+    /// the host only when the flow is NAT'd, so the reply to a flow the host opened to a
+    /// floating IP is translated back), tx (to the host as received).
+    #[inline]
     pub(crate) fn node_route(&mut self, m: &mut Meta) -> Step {
-        let dst = m.route_dst();
-        let g = &self.generation;
-        let s = &g.settings;
+        let dst = self.route_dst(m);
+        let v6 = m.p.is_ipv6();
         // Packets of a batch often share a destination (a burst of one flow, many flows to
-        // one service): the previous lookup's answer is reused for the same address. The
-        // memo is cleared at the start of every batch, so it never outlives the generation.
-        let found = match self.route_memo {
-            Some((memo_dst, memo_target)) if memo_dst == dst => memo_target,
+        // one service): the previous packet's answer, with the interface, MACs and tunnel
+        // it resolved to, is reused for the same address. The memo is cleared at the start
+        // of every batch, so it never outlives the generation.
+        let egress = match &self.route_memo {
+            Some(memo) if memo.v6 == v6 && memo.dst == dst => memo.egress,
             _ => {
-                let found = g.route(dst);
-                self.route_memo = Some((dst, found));
-                found
+                let egress = resolve_egress(&self.generation, dst, v6);
+                self.route_memo = Some(RouteMemo { dst, v6, egress });
+                egress
             }
         };
-        let Some(target) = found else {
-            return Step::Drop(DropReason::NoRoute);
+        let e = match egress {
+            Ok(e) => e,
+            Err(reason) => return Step::Drop(reason),
         };
-        m.target = target;
-        match target {
-            Target::Local(ep) => {
-                let ep = g.endpoint(ep);
-                m.tx_if = ep.if_index;
-                m.dst_mac = ep.mac;
-                m.src_mac = WORKLOAD_GATEWAY_MAC;
-            }
-            Target::Node { node, encap } => {
-                let n = g.node(node);
-                m.tx_if = s.uplink_if;
-                m.dst_mac = n.mac;
-                m.src_mac = s.uplink_mac;
-                if encap && let (IpAddr::V4(dst), false) = (n.addr, m.p.is_ipv6()) {
-                    m.encap_to = Some(dst);
-                }
-            }
-            Target::Uplink => {
-                m.tx_if = s.uplink_if;
-                m.dst_mac = s.gateway_mac;
-                m.src_mac = s.uplink_mac;
-            }
-            Target::Host => {
-                // Used only when a NAT'd packet to the host goes through the rewrite node:
-                // the kernel's end of the host veth carries the workload gateway MAC.
-                m.tx_if = s.host_if;
-                m.dst_mac = WORKLOAD_GATEWAY_MAC;
-                m.src_mac = s.uplink_mac;
-            }
-            Target::Blackhole => return Step::Drop(DropReason::Blackhole),
-            Target::Dangling => return Step::Drop(DropReason::DanglingRoute),
-        }
+        m.egress = e;
         if m.new_flow || m.untracked {
             return Step::Next(NodeKind::Policy);
         }
@@ -315,7 +345,8 @@ impl Pipeline {
     /// IP-in-IP), then DefaultEndpointToHostAction for workload-to-host traffic; then SNAT
     /// selection (natOutgoing) and the conntrack entry that caches the verdict and the NAT.
     /// A packet a doNotTrack rule allowed passes the receiving side's program here on every
-    /// packet and goes on without conntrack or NAT. Next: mtu, tx (to the host).
+    /// packet and goes on without conntrack or NAT. Next: rewrite (to a local workload), mtu,
+    /// tx (to the host).
     pub(crate) fn node_policy(&mut self, m: &mut Meta, now: u64) -> Step {
         let dst = m.dnat_to.unwrap_or(m.p.dst);
         if let Err(reason) = self.judge_flow(m, dst) {
@@ -327,7 +358,7 @@ impl Pipeline {
             return m.onward();
         }
         let g = &*self.generation;
-        let snat = match m.target {
+        let snat = match m.egress.target {
             Target::Node { .. } | Target::Uplink => g.snat_for(m.p.src, dst),
             _ => None,
         };
@@ -335,7 +366,7 @@ impl Pipeline {
             dnat: m.dnat_to.map(|a| (a, None)),
             snat,
         };
-        let Some(key) = m.key else {
+        let Some(&key) = self.ct_keys[..self.ct_len].get(usize::from(m.ct_slot)) else {
             return Step::Drop(DropReason::BadAddress);
         };
         let flags = TcpFlags(m.p.tcp_flags);
@@ -397,10 +428,10 @@ impl Pipeline {
             decapsulated: m.decapsulated,
             untracked: m.untracked,
         };
-        let mut programs = g.flow_programs(arrival, m.target);
+        let mut programs = g.flow_programs(arrival, m.egress.target);
         // A packet sent IP-in-IP leaves through the tunnel (Calico's `tunl0`), which a host
         // endpoint naming the uplink does not cover: the uplink's programs do not police it.
-        if m.encap_to.is_some() {
+        if m.egress.encap_to.is_some() {
             programs.to = None;
         }
         // A preDNAT Allow accepts the packet for the host endpoint it arrived on: its normal
@@ -438,7 +469,7 @@ impl Pipeline {
             }
         }
         let from_workload = rx.is_some_and(|i| g.endpoint(i).kind == EndpointKind::Workload);
-        if m.target == Target::Host
+        if m.egress.target == Target::Host
             && from_workload
             && g.settings.default_endpoint_to_host == HostAction::Drop
         {
