@@ -1,7 +1,7 @@
 //! Turning dirty keys into events, and computing endpoint programs.
 
 use crate::graph::CalcGraph;
-use crate::ids::{EndpointId, ItemId, SelectorKey};
+use crate::ids::{EndpointId, ItemKey, SelectorKey};
 use crate::plan::{CalcEvent, DirectionPlan, EndpointPlan, IpSetMember, TierPlan};
 use crate::policy::{CompiledPolicy, PolicyClass, order_cmp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,10 +24,10 @@ impl CalcGraph {
     pub fn plan(&self, id: &EndpointId) -> Option<EndpointPlan> {
         let info = self.endpoints.get(id)?;
         let host = matches!(id, EndpointId::Host { .. });
-        let item = ItemId::Endpoint(id.clone());
-        let policies: Vec<&Arc<CompiledPolicy>> = self
-            .index
-            .selectors_matching(&item)
+        let item = self.items.id(&ItemKey::Endpoint(id.clone()));
+        let policies: Vec<&Arc<CompiledPolicy>> = item
+            .iter()
+            .flat_map(|item| self.index.selectors_matching(item))
             .filter_map(|s| match s {
                 SelectorKey::Policy(p) => self.policies.get(p),
                 SelectorKey::Set(_) => None,
@@ -94,7 +94,11 @@ impl CalcGraph {
         let mut tiers: Vec<(bool, Option<f64>, TierPlan)> = Vec::new();
         for (name, mut members) in by_tier {
             let (info, missing) = self.tier_or_missing(name);
-            members.sort_by_cached_key(|p| (OrderKey(p.order), p.id.sort_name()));
+            members.sort_by(|a, b| {
+                OrderKey(a.order)
+                    .cmp(&OrderKey(b.order))
+                    .then_with(|| a.id.cmp_sort_name(&b.id))
+            });
             tiers.push((
                 missing,
                 info.order,

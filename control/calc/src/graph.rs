@@ -6,7 +6,8 @@
 //! emitted. So a burst of updates to one key emits once (per-key coalescing), and the output
 //! is a function of the current state only, however the updates were split or ordered.
 
-use crate::ids::{EndpointId, IpSetId, ItemId, ParentId, PolicyId, SelectorKey};
+use crate::ids::{EndpointId, IpSetId, ItemId, ItemKey, ParentId, PolicyId, SelectorKey};
+use crate::items::ItemTable;
 use crate::plan::{CalcEvent, EndpointPlan, IpSetMember, NamedPort};
 use crate::policy::{CompiledPolicy, CompiledProfile, TierInfo, builtin_tier};
 use crate::rules::IpSetSpec;
@@ -120,7 +121,7 @@ pub(crate) enum Owner {
 /// The calculation graph. See the module documentation.
 pub struct CalcGraph {
     pub(crate) index: SelectorIndex<SelectorKey, ItemId, ParentId>,
-    pub(crate) items: HashMap<ItemId, ItemData>,
+    pub(crate) items: ItemTable,
     pub(crate) endpoints: BTreeMap<EndpointId, EndpointInfo>,
     pub(crate) policies: BTreeMap<PolicyId, Arc<CompiledPolicy>>,
     pub(crate) policies_by_tier: HashMap<String, BTreeSet<PolicyId>>,
@@ -174,7 +175,7 @@ impl CalcGraph {
     pub fn new() -> Self {
         let mut graph = CalcGraph {
             index: SelectorIndex::new(),
-            items: HashMap::new(),
+            items: ItemTable::default(),
             endpoints: BTreeMap::new(),
             policies: BTreeMap::new(),
             policies_by_tier: HashMap::new(),
@@ -296,15 +297,20 @@ impl CalcGraph {
         self.ipsets.keys().cloned().collect()
     }
 
-    /// Endpoints a policy currently selects.
+    /// Endpoints a policy currently selects, in no particular order.
     pub fn endpoints_using_policy(&self, id: &PolicyId) -> Vec<EndpointId> {
         self.index
             .items_matching(&SelectorKey::Policy(id.clone()))
-            .filter_map(|item| match item {
-                ItemId::Endpoint(e) => Some(e.clone()),
-                _ => None,
-            })
+            .filter_map(|item| self.endpoint_of(*item).cloned())
             .collect()
+    }
+
+    /// The endpoint an index item stands for (`None` for network sets).
+    pub(crate) fn endpoint_of(&self, item: ItemId) -> Option<&EndpointId> {
+        match self.items.key(item) {
+            Some(ItemKey::Endpoint(e)) => Some(e),
+            _ => None,
+        }
     }
 
     /// Endpoints that list a profile.

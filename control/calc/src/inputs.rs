@@ -4,7 +4,7 @@ use crate::graph::{
     CalcGraph, DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, EndpointInfo, Failsafe,
     ItemData, failsafes, host_net, label_map,
 };
-use crate::ids::{EndpointId, ItemId, ParentId, PolicyId};
+use crate::ids::{EndpointId, ItemKey, ParentId, PolicyId};
 use crate::k8s::{KNS_PREFIX, convert_network_policy, namespace_profile};
 use crate::plan::NamedPort;
 use crate::policy::{TierInfo, compile_global_policy, compile_network_policy};
@@ -154,7 +154,7 @@ impl CalcGraph {
                 let ns = resource.effective_namespace().to_string();
                 let mut labels = s.metadata.labels.clone();
                 labels.insert(NAMESPACE_LABEL.to_string(), ns.clone());
-                let item = ItemId::NetworkSet {
+                let item = ItemKey::NetworkSet {
                     namespace: ns.clone(),
                     name: s.metadata.name.clone(),
                 };
@@ -162,17 +162,17 @@ impl CalcGraph {
                     addrs: s.spec.nets.iter().map(|c| c.network()).collect(),
                     ports: Vec::new(),
                 };
-                self.set_item(item, &labels, vec![ParentId::Namespace(ns)], data);
+                self.set_item(&item, &labels, vec![ParentId::Namespace(ns)], data);
             }
             Resource::GlobalNetworkSet(s) => {
-                let item = ItemId::GlobalNetworkSet {
+                let item = ItemKey::GlobalNetworkSet {
                     name: s.metadata.name.clone(),
                 };
                 let data = ItemData {
                     addrs: s.spec.nets.iter().map(|c| c.network()).collect(),
                     ports: Vec::new(),
                 };
-                self.set_item(item, &s.metadata.labels, Vec::new(), data);
+                self.set_item(&item, &s.metadata.labels, Vec::new(), data);
             }
             Resource::FelixConfiguration(f) => {
                 self.endpoint_to_host.insert(
@@ -231,11 +231,11 @@ impl CalcGraph {
             Kind::HostEndpoint => self.remove_endpoint(&EndpointId::Host {
                 name: key.name.clone(),
             }),
-            Kind::NetworkSet => self.remove_item(&ItemId::NetworkSet {
+            Kind::NetworkSet => self.remove_item(&ItemKey::NetworkSet {
                 namespace: key.namespace.clone(),
                 name: key.name.clone(),
             }),
-            Kind::GlobalNetworkSet => self.remove_item(&ItemId::GlobalNetworkSet {
+            Kind::GlobalNetworkSet => self.remove_item(&ItemKey::GlobalNetworkSet {
                 name: key.name.clone(),
             }),
             Kind::FelixConfiguration => {

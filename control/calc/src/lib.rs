@@ -31,6 +31,7 @@ mod flush;
 mod graph;
 mod ids;
 mod inputs;
+mod items;
 pub mod k8s;
 mod maintain;
 mod plan;

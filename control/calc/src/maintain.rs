@@ -4,7 +4,7 @@
 use crate::graph::{
     CalcGraph, DEFAULT_ALLOW_PROFILE, EndpointInfo, IpSetState, ItemData, Owner, label_map,
 };
-use crate::ids::{EndpointId, ItemId, ParentId, PolicyId, SelectorKey};
+use crate::ids::{EndpointId, IpSetId, ItemId, ItemKey, ParentId, PolicyId, SelectorKey};
 use crate::k8s::{KNS_PREFIX, namespace_profile};
 use crate::plan::IpSetMember;
 use crate::policy::{CompiledPolicy, compile_profile};
@@ -34,56 +34,114 @@ impl CalcGraph {
     /// IP-set selector matches add or remove the item's members.
     pub(crate) fn drain_events(&mut self) {
         let events = std::mem::take(&mut self.events);
-        for event in &events {
-            let (selector, item, started) = match event {
-                MatchEvent::Started { selector, item } => (selector, item, true),
-                MatchEvent::Stopped { selector, item } => (selector, item, false),
-            };
-            match selector {
+        let mut run = Vec::new();
+        let mut rest = events.as_slice();
+        while let Some((first, after)) = rest.split_first() {
+            let (selector, item, started) = event_parts(first);
+            let uid = match selector {
                 SelectorKey::Policy(_) => {
-                    if let ItemId::Endpoint(id) = item {
+                    if let Some(ItemKey::Endpoint(id)) = self.items.key(item) {
                         self.dirty.endpoints.insert(id.clone());
                     }
+                    rest = after;
+                    continue;
                 }
-                SelectorKey::Set(uid) => self.adjust_members(uid, item, started),
+                SelectorKey::Set(uid) => uid,
+            };
+            // One index call reports one selector's matches (a set's selector registered,
+            // all its items at once) or one item's: the sets over a selector are looked up
+            // once per run of its events, and a set is filled in one pass.
+            run.clear();
+            run.push(item);
+            let mut taken = 1;
+            for next in after {
+                match event_parts(next) {
+                    (SelectorKey::Set(other), item, same)
+                        if same == started && Arc::ptr_eq(other, uid) =>
+                    {
+                        run.push(item);
+                        taken += 1;
+                    }
+                    _ => break,
+                }
             }
+            let sets = self.sets_over(uid);
+            self.adjust_members(&sets, &run, started);
+            rest = &rest[taken..];
         }
         self.events = events;
         self.events.clear();
     }
 
-    pub(crate) fn adjust_members(&mut self, uid: &Arc<str>, item: &ItemId, add: bool) {
-        let Some(set_ids) = self.sets_by_selector.get(uid) else {
-            return;
-        };
-        let Some(data) = self.items.get(item) else {
-            return;
-        };
-        for set_id in set_ids {
+    /// The IP sets built over the selector with unique id `uid`.
+    fn sets_over(&self, uid: &str) -> Vec<IpSetId> {
+        self.sets_by_selector
+            .get(uid)
+            .map(|sets| sets.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds (or removes) the members `items` contribute to each of `sets`.
+    pub(crate) fn adjust_members(&mut self, sets: &[IpSetId], items: &[ItemId], add: bool) {
+        for set_id in sets {
             let Some(set) = self.ipsets.get_mut(set_id) else {
                 continue;
             };
-            for member in members_of(&set.spec, data) {
-                if add {
-                    *set.members.entry(member).or_insert(0) += 1;
-                } else if let Some(count) = set.members.get_mut(&member) {
-                    *count -= 1;
-                    if *count == 0 {
-                        set.members.remove(&member);
+            // A set created or removed since the last flush is compared whole by the flush:
+            // its members need no dirty marks.
+            let track = !self.dirty.sets.contains(set_id);
+            let dirty = &mut self.dirty.members;
+            if add && set.members.is_empty() {
+                // Filling an empty set (one just created): count the members in one sorted
+                // pass and build the map from them, instead of one search per member.
+                let mut all = Vec::new();
+                for item in items {
+                    if let Some(data) = self.items.data(*item) {
+                        for_each_member(&set.spec, data, |member| all.push(member));
                     }
                 }
-                self.dirty
-                    .members
-                    .entry(set_id.clone())
-                    .or_default()
-                    .insert(member);
+                all.sort_unstable();
+                let mut counted: Vec<(IpSetMember, u32)> = Vec::with_capacity(all.len());
+                for member in all {
+                    match counted.last_mut() {
+                        Some((last, count)) if *last == member => *count += 1,
+                        _ => counted.push((member, 1)),
+                    }
+                }
+                if track && !counted.is_empty() {
+                    dirty
+                        .entry(set_id.clone())
+                        .or_default()
+                        .extend(counted.iter().map(|(member, _)| *member));
+                }
+                set.members = counted.into_iter().collect();
+                continue;
+            }
+            for item in items {
+                let Some(data) = self.items.data(*item) else {
+                    continue;
+                };
+                for_each_member(&set.spec, data, |member| {
+                    if add {
+                        *set.members.entry(member).or_insert(0) += 1;
+                    } else if let Some(count) = set.members.get_mut(&member) {
+                        *count -= 1;
+                        if *count == 0 {
+                            set.members.remove(&member);
+                        }
+                    }
+                    if track {
+                        dirty.entry(set_id.clone()).or_default().insert(member);
+                    }
+                });
             }
         }
     }
 
-    pub(crate) fn set_selectors_of(&self, item: &ItemId) -> Vec<Arc<str>> {
+    /// The unique ids of the IP-set selectors matching `item`.
+    pub(crate) fn set_selectors_of(&self, item: ItemId) -> Vec<Arc<str>> {
         self.index
-            .selectors_matching(item)
+            .selectors_matching(&item)
             .filter_map(|s| match s {
                 SelectorKey::Set(uid) => Some(uid.clone()),
                 SelectorKey::Policy(_) => None,
@@ -91,19 +149,26 @@ impl CalcGraph {
             .collect()
     }
 
+    /// Adds (or removes) `item`'s members to (or from) every set whose selector matches it.
+    fn adjust_all_members(&mut self, item: ItemId, add: bool) {
+        for uid in self.set_selectors_of(item) {
+            let sets = self.sets_over(&uid);
+            self.adjust_members(&sets, &[item], add);
+        }
+    }
+
     pub(crate) fn set_item(
         &mut self,
-        item: ItemId,
+        key: &ItemKey,
         labels: &BTreeMap<String, String>,
         parents: Vec<ParentId>,
         data: ItemData,
     ) {
-        for uid in self.set_selectors_of(&item) {
-            self.adjust_members(&uid, &item, false);
-        }
-        self.items.insert(item.clone(), data);
+        let item = self.items.intern(key);
+        self.adjust_all_members(item, false);
+        self.items.set_data(item, data);
         self.index
-            .update_item(item.clone(), label_map(labels), parents, &mut self.events);
+            .update_item(item, label_map(labels), parents, &mut self.events);
         // Set memberships are recomputed below from the final match list; only policy
         // match changes are taken from the events.
         self.events.retain(|e| {
@@ -119,16 +184,15 @@ impl CalcGraph {
             )
         });
         self.drain_events();
-        for uid in self.set_selectors_of(&item) {
-            self.adjust_members(&uid, &item, true);
-        }
+        self.adjust_all_members(item, true);
     }
 
-    pub(crate) fn remove_item(&mut self, item: &ItemId) {
-        for uid in self.set_selectors_of(item) {
-            self.adjust_members(&uid, item, false);
-        }
-        self.index.remove_item(item, &mut self.events);
+    pub(crate) fn remove_item(&mut self, key: &ItemKey) {
+        let Some(item) = self.items.id(key) else {
+            return;
+        };
+        self.adjust_all_members(item, false);
+        self.index.remove_item(&item, &mut self.events);
         self.events.retain(|e| {
             matches!(
                 e,
@@ -138,6 +202,7 @@ impl CalcGraph {
                 }
             )
         });
+        // The events name the item by number: apply them before the number is freed.
         self.drain_events();
         self.items.remove(item);
     }
@@ -155,14 +220,14 @@ impl CalcGraph {
         };
         self.endpoints.insert(id.clone(), info);
         self.dirty.endpoints.insert(id.clone());
-        self.set_item(ItemId::Endpoint(id), &labels, parents, data);
+        self.set_item(&ItemKey::Endpoint(id), &labels, parents, data);
     }
 
     pub(crate) fn remove_endpoint(&mut self, id: &EndpointId) {
         if self.endpoints.remove(id).is_some() {
             self.dirty.endpoints.insert(id.clone());
         }
-        self.remove_item(&ItemId::Endpoint(id.clone()));
+        self.remove_item(&ItemKey::Endpoint(id.clone()));
     }
 
     pub(crate) fn add_set_refs(&mut self, specs: &[IpSetSpec]) {
@@ -193,17 +258,13 @@ impl CalcGraph {
                     &mut self.events,
                 );
                 self.drain_events();
-            } else {
-                let key = SelectorKey::Set(uid);
-                let items: Vec<ItemId> = self.index.items_matching(&key).cloned().collect();
-                let state = self.ipsets.get_mut(&id);
-                if let Some(state) = state {
-                    for item in &items {
-                        if let Some(data) = self.items.get(item) {
-                            for member in members_of(&state.spec, data) {
-                                *state.members.entry(member).or_insert(0) += 1;
-                            }
-                        }
+            } else if let Some(state) = self.ipsets.get_mut(&id) {
+                // Another set over the same selector: its matches are known already.
+                for item in self.index.items_matching(&SelectorKey::Set(uid)) {
+                    if let Some(data) = self.items.data(*item) {
+                        for_each_member(&state.spec, data, |member| {
+                            *state.members.entry(member).or_insert(0) += 1;
+                        });
                     }
                 }
             }
@@ -239,7 +300,7 @@ impl CalcGraph {
     pub(crate) fn mark_policy_endpoints(&mut self, id: &PolicyId) {
         let key = SelectorKey::Policy(id.clone());
         for item in self.index.items_matching(&key) {
-            if let ItemId::Endpoint(e) = item {
+            if let Some(ItemKey::Endpoint(e)) = self.items.key(*item) {
                 self.dirty.endpoints.insert(e.clone());
             }
         }
@@ -375,25 +436,31 @@ impl CalcGraph {
     }
 }
 
-/// The members an item contributes to a set.
-fn members_of(spec: &IpSetSpec, data: &ItemData) -> Vec<IpSetMember> {
+/// A match event's selector, item and direction (`true`: started).
+fn event_parts(event: &MatchEvent<SelectorKey, ItemId>) -> (&SelectorKey, ItemId, bool) {
+    match event {
+        MatchEvent::Started { selector, item } => (selector, *item, true),
+        MatchEvent::Stopped { selector, item } => (selector, *item, false),
+    }
+}
+
+/// Calls `f` with each member an item contributes to a set.
+fn for_each_member(spec: &IpSetSpec, data: &ItemData, mut f: impl FnMut(IpSetMember)) {
     match &spec.named_port {
-        None => data.addrs.iter().map(|a| IpSetMember::Net(*a)).collect(),
+        None => data.addrs.iter().for_each(|a| f(IpSetMember::Net(*a))),
         Some((name, protocol)) => {
-            let mut out = Vec::new();
             for port in &data.ports {
                 if port.name != *name || protocol.is_some_and(|p| p != port.protocol) {
                     continue;
                 }
                 for addr in &data.addrs {
-                    out.push(IpSetMember::Port {
+                    f(IpSetMember::Port {
                         addr: addr.addr(),
                         protocol: port.protocol,
                         port: port.port,
                     });
                 }
             }
-            out
         }
     }
 }

@@ -141,14 +141,17 @@ impl Engine {
         mine.is_some_and(|m| m.contains(&addr))
     }
 
-    /// The last tables sent with every local endpoint's program ids brought up to date: all
-    /// that a change of plans alone needs (endpoints moved between program groups), without
-    /// recomputing routes, nodes and settings (with 1,000 routes that is about a millisecond
-    /// saved on every such policy change).
-    pub(crate) fn plain_with_current_programs(&mut self) -> Plain {
-        let mut plain = self.sent.plain.clone();
+    /// Brings every local endpoint's program ids in the sent tables up to date and returns
+    /// an upsert for each entry that changed: all that a change of plans alone needs
+    /// (endpoints moved between program groups). Routes, nodes and settings are neither
+    /// recomputed nor copied nor compared (with 1,000 routes, recomputing them cost about a
+    /// millisecond on every such policy change, and copying and comparing them a tenth of
+    /// that); the operations are those [`crate::tables::diff_plain`] would give, in the same
+    /// (table id) order.
+    pub(crate) fn regroup_endpoints(&mut self) -> Vec<abi::Op> {
+        let mut upserts = Vec::new();
         for (table_id, id) in &self.in_tables {
-            let Some(old) = plain.endpoints.get(table_id) else {
+            let Some(old) = self.sent.plain.endpoints.get(table_id) else {
                 continue;
             };
             let addrs = match (self.cluster.workloads.get(id), self.cluster.hosts.get(id)) {
@@ -164,9 +167,12 @@ impl Engine {
                 addrs,
                 self.shared.ids(id),
             );
-            plain.endpoints.insert(*table_id, entry);
+            if *old != entry {
+                upserts.push(abi::Op::UpsertEndpoint(entry.clone()));
+                self.sent.plain.endpoints.insert(*table_id, entry);
+            }
         }
-        plain
+        upserts
     }
 
     /// The non-policy tables from the current state.

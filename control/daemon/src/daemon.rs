@@ -246,6 +246,7 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
         match syncer.next(TICK) {
             Ok(Some(update)) => {
                 let t0 = Instant::now();
+                let cpu0 = crate::cpu_time::thread_cpu_time();
                 engine.apply(update);
                 // No waiting for more: a wait here is latency every change pays.
                 loop {
@@ -259,10 +260,16 @@ pub fn run(opts: Options, stop: Arc<AtomicBool>) -> Result<(), ControlError> {
                     }
                 }
                 let t_applied = Instant::now();
+                let cpu_applied = crate::cpu_time::thread_cpu_time();
                 sent = cycle(&mut engine, &metrics);
+                // Wall-clock and CPU time of each part: the difference is time spent waiting
+                // for a CPU (or blocked), not working.
                 tracing::debug!(
                     apply_us = (t_applied - t0).as_micros() as u64,
                     cycle_us = t_applied.elapsed().as_micros() as u64,
+                    apply_cpu_us = (cpu_applied - cpu0).as_micros() as u64,
+                    cycle_cpu_us =
+                        (crate::cpu_time::thread_cpu_time() - cpu_applied).as_micros() as u64,
                     sent = sent.is_some(),
                     "change"
                 );

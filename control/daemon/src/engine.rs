@@ -287,13 +287,7 @@ impl Engine {
             | self.snapshot_pending
             | !self.pending_endpoints.is_empty();
         let regrouped = self.shared.take_regrouped();
-        let plain = if rebuild {
-            self.build_plain()
-        } else if regrouped {
-            self.plain_with_current_programs()
-        } else {
-            self.sent.plain.clone()
-        };
+        let plain = rebuild.then(|| self.build_plain());
         let t_plain = std::time::Instant::now();
 
         let mut early = Vec::new();
@@ -309,8 +303,15 @@ impl Engine {
         for op in early.iter().chain(late.iter()) {
             self.sent.apply_policy(op);
         }
-        let (upserts, removals) = diff_plain(&self.sent.plain, &plain);
-        self.sent.plain = plain;
+        let (upserts, removals) = match plain {
+            Some(plain) => {
+                let diff = diff_plain(&self.sent.plain, &plain);
+                self.sent.plain = plain;
+                diff
+            }
+            None if regrouped => (self.regroup_endpoints(), Vec::new()),
+            None => (Vec::new(), Vec::new()),
+        };
         let t_diff = std::time::Instant::now();
         let result = self.send(early, upserts, removals, late);
         tracing::debug!(

@@ -31,6 +31,7 @@ pub mod autodetect;
 pub mod bgp;
 mod build;
 pub mod cluster;
+mod cpu_time;
 pub mod daemon;
 pub mod engine;
 mod error;

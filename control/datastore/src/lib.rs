@@ -69,7 +69,9 @@ pub use etcd::{
     EtcdStore,
 };
 pub use sqlite::{
-    CHANGE_CHECK as SQLITE_CHANGE_CHECK, POLL_INTERVAL as SQLITE_POLL_INTERVAL, SqliteStore,
+    CHANGE_CHECK as SQLITE_CHANGE_CHECK, POLL_INTERVAL as SQLITE_POLL_INTERVAL,
+    SETTLE_CHECK as SQLITE_SETTLE_CHECK, SETTLE_FAST as SQLITE_SETTLE_FAST,
+    SETTLE_WINDOW as SQLITE_SETTLE_WINDOW, SqliteStore,
 };
 pub use types::{Condition, KeyValue, Revision, Snapshot, TxnOp, TxnOutcome, WatchEvent};
 pub use watch::Watcher;

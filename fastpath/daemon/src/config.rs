@@ -6,7 +6,8 @@
 //! file), drain up to [`MAX_MESSAGES_PER_TICK`] messages into the [`State`], compile the
 //! newest state once into a [`Generation`] and hand it to every worker; attach and detach
 //! interfaces; push the owned traffic into the steering program; collect worker events;
-//! refresh the shared view; every second, write the status file.
+//! refresh the shared view. The status file is written from that view by its own thread
+//! ([`crate::status_file`]), so writing it never delays a message.
 //!
 //! Nothing here can stop forwarding: a corrupt or undecodable message, a delta on the wrong
 //! base or a table set that does not compile is counted and logged (at most once per
@@ -126,6 +127,7 @@ struct ConfigThread {
 
 /// Runs the config thread until the stop flag is set.
 pub fn run(setup: ConfigSetup) {
+    let mut status_writer = None;
     let n = setup.workers.len();
     let current = empty_generation();
     let mut t = ConfigThread {
@@ -153,6 +155,19 @@ pub fn run(setup: ConfigSetup) {
     };
     while !t.s.stop.load(Ordering::Relaxed) {
         t.tick();
+        if status_writer.is_none() {
+            // Started after the first tick, so its first document shows the view that tick
+            // set up (awaiting the ring, not ready).
+            let writer = crate::status_file::spawn(
+                t.s.shared.clone(),
+                t.s.status_file.clone(),
+                t.s.stop.clone(),
+            );
+            if let Err(e) = &writer {
+                tracing::error!(error = %e, "starting the status file writer failed; the status file is written only at exit");
+            }
+            status_writer = Some(writer);
+        }
         t.s.liveness.beat();
         // The producer rings the ring's doorbell after each message: a new generation is
         // picked up at once rather than at the next tick.
@@ -163,15 +178,18 @@ pub fn run(setup: ConfigSetup) {
             None => std::thread::sleep(TICK),
         }
     }
+    if let Some(Ok(writer)) = status_writer {
+        let _joined = writer.join();
+    }
     t.write_status();
 }
 
 impl ConfigThread {
     fn tick(&mut self) {
         self.tick_started = Instant::now();
-        let changed = self.read_ring();
+        let (changed, snapshot) = self.read_ring();
         if changed {
-            self.compile_and_publish();
+            self.compile_and_publish(snapshot);
         }
         self.retry_pending();
         self.collect_events();
@@ -199,7 +217,6 @@ impl ConfigThread {
                 .unwrap_or_else(|p| p.into_inner())
                 .stats();
             self.s.shared.update(|v| v.steer = steer);
-            self.write_status();
         }
     }
 
@@ -228,12 +245,14 @@ impl ConfigThread {
         }
     }
 
-    /// Applies what the ring holds; returns whether the state changed.
-    fn read_ring(&mut self) -> bool {
+    /// Applies what the ring holds; returns whether the state changed, and whether a
+    /// snapshot was applied.
+    fn read_ring(&mut self) -> (bool, bool) {
         if !self.open_ring() {
-            return false;
+            return (false, false);
         }
         let mut changed = false;
+        let mut snapshot = false;
         for _ in 0..MAX_MESSAGES_PER_TICK {
             let Some(c) = self.consumer.as_mut() else {
                 break;
@@ -252,7 +271,12 @@ impl ConfigThread {
                                 tracing::warn!(generation = m.generation, error = %e, suppressed = sup, "ring message does not decode; keeping the current generation");
                             }
                         }
-                        Ok((msg, _)) => changed |= self.apply(msg),
+                        Ok((msg, _)) => {
+                            let is_snapshot = matches!(msg, AbiMessage::Snapshot { .. });
+                            let applied = self.apply(msg);
+                            changed |= applied;
+                            snapshot |= applied && is_snapshot;
+                        }
                     }
                 }
                 Err(RingError::Retired) => {
@@ -276,7 +300,7 @@ impl ConfigThread {
                 }
             }
         }
-        changed
+        (changed, snapshot)
     }
 
     fn apply(&mut self, msg: AbiMessage) -> bool {
@@ -300,7 +324,7 @@ impl ConfigThread {
         }
     }
 
-    fn compile_and_publish(&mut self) {
+    fn compile_and_publish(&mut self, snapshot: bool) {
         let g = match Generation::build(self.state.generation, &self.state.tables) {
             Ok(g) => Arc::new(g),
             Err(e) => {
@@ -333,17 +357,22 @@ impl ConfigThread {
         self.pipeline_snat = snat;
         // Every worker has the generation (or a pending retry): the ring-to-workers stage
         // ends here; what follows (steering maps, views) does not delay forwarding.
-        self.latency.record(self.tick_started.elapsed());
+        let took = self.tick_started.elapsed();
+        self.latency.record(took);
         {
             let mut steer = self.s.steer.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = steer.set_owned(&owned_traffic(&self.state.tables)) {
                 tracing::error!(error = %e, "updating the uplink's owned traffic failed");
             }
         }
+        // `apply_us` per generation, and whether a snapshot was among the messages, so that
+        // a latency measurement can tell the changes it made from full snapshots.
         tracing::info!(
             generation = g.id.0,
             routes = self.state.tables.routes.len(),
             endpoints = self.state.tables.endpoints.len(),
+            snapshot,
+            apply_us = took.as_micros() as u64,
             "generation applied"
         );
         let rule_ids = (0..g.rule_slots() as u32)

@@ -27,6 +27,7 @@ pub mod owned;
 pub mod priority;
 pub mod ratelimit;
 pub mod stats;
+pub mod status_file;
 pub mod steer;
 pub mod view;
 pub mod worker;

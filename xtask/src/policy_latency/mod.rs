@@ -283,6 +283,8 @@ fn measure(lab: &mut Lab, options: &Options) -> Result<String> {
 
     let control_log = crate::lab::daemons::log_path(&lab.state.run_dir, &NODES[0], "control");
     let log_from = std::fs::metadata(&control_log).map_or(0, |m| m.len());
+    let fastpath_log = crate::lab::daemons::log_path(&lab.state.run_dir, &NODES[0], "fastpath");
+    let fastpath_from = std::fs::metadata(&fastpath_log).map_or(0, |m| m.len());
     let (mut e2e, mut watch_ms, mut write_ms) = (Vec::new(), Vec::new(), Vec::new());
     let mut missed = 0;
     for i in 0..options.changes {
@@ -312,7 +314,8 @@ fn measure(lab: &mut Lab, options: &Options) -> Result<String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let stages = control_stages(&control_log, log_from);
+    let mut stages = control_stages(&control_log, log_from);
+    stages.extend(control_stages(&fastpath_log, fastpath_from));
     // commit -> watch event, measured on its own (the probes would delay a receiving thread
     // here): a waiting watcher on another connection, then a commit.
     let watch_store = SqliteStore::open(&lab.state.datastore).map_err(lab_error("open"))?;
@@ -360,7 +363,11 @@ fn measure(lab: &mut Lab, options: &Options) -> Result<String> {
         &fastpath,
         &idle,
     );
-    text.push_str("\ntortie-control, the measured changes only (its debug lines):");
+    text.push_str(
+        "\nthe measured changes only (tortie-control's debug lines; tortie-fastpath's \
+         `generation applied` lines: `fastpath.apply` = wake -> generation at the workers, \
+         `fastpath-snapshot.apply` = the same for generations that applied a snapshot):",
+    );
     for (name, mut values) in stages {
         let q = |v: &mut Vec<f64>, p| percentile(v, p).map_or("-".into(), |x| format!("{x:.2}"));
         text.push_str(&format!(
@@ -373,8 +380,10 @@ fn measure(lab: &mut Lab, options: &Options) -> Result<String> {
     Ok(text)
 }
 
-/// `key=value` microsecond fields of tortie-control's `change` and `cycle` debug lines
-/// written after byte `from` of its log, in milliseconds, by field.
+/// `key=value` microsecond fields of tortie-control's `change` and `cycle` debug lines and of
+/// tortie-fastpath's `generation applied` lines (`fastpath`, or `fastpath-snapshot` when the
+/// generation applied a snapshot) written after byte `from` of a log, in milliseconds, by
+/// field.
 pub fn control_stages(log: &Path, from: u64) -> Vec<(String, Vec<f64>)> {
     let text = std::fs::read(log).unwrap_or_default();
     let tail = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
@@ -389,6 +398,12 @@ pub fn parse_stages(text: &str) -> Vec<(String, Vec<f64>)> {
             "change"
         } else if line.contains(" cycle ") {
             "cycle"
+        } else if line.contains(" generation applied ") {
+            if line.contains("snapshot=true") {
+                "fastpath-snapshot"
+            } else {
+                "fastpath"
+            }
         } else {
             continue;
         };
@@ -613,13 +628,17 @@ mod tests {
     fn stage_fields_are_read_from_the_debug_lines() {
         let log = "2026-11-22T22:00:00Z DEBUG tortie_control::engine: cycle flush_us=1500 compile_us=20 tables_us=0 diff_us=3 send_us=7\n\
                    2026-11-22T22:00:00Z DEBUG tortie_control::daemon: change apply_us=40 cycle_us=1600 sent=true\n\
-                   2026-11-22T22:00:01Z  INFO tortie_control::daemon: something else x_us=9\n";
+                   2026-11-22T22:00:01Z  INFO tortie_control::daemon: something else x_us=9\n\
+                   2026-11-22T22:00:02Z  INFO tortie_fastpath::config: generation applied generation=4 routes=1003 endpoints=2 snapshot=false apply_us=310\n\
+                   2026-11-22T22:00:02Z  INFO tortie_fastpath::config: generation applied generation=1 routes=1003 endpoints=2 snapshot=true apply_us=5400\n";
         let stages = parse_stages(log);
         let get = |n: &str| stages.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("cycle.flush"), Some(vec![1.5]));
         assert_eq!(get("change.cycle"), Some(vec![1.6]));
         assert_eq!(get("change.apply"), Some(vec![0.04]));
-        assert!(get("x").is_none() && stages.len() == 7);
+        assert_eq!(get("fastpath.apply"), Some(vec![0.31]));
+        assert_eq!(get("fastpath-snapshot.apply"), Some(vec![5.4]));
+        assert!(get("x").is_none() && stages.len() == 9);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! A list reads `meta.revision` and the keys inside one read transaction, so it is a
 //! snapshot at exactly that revision.
 
+mod notify;
 mod schema;
+mod wal_waker;
 mod watch;
 mod write;
 
@@ -21,14 +23,16 @@ use crate::Datastore;
 use crate::error::{DatastoreError, Operation, Result};
 use crate::types::{KeyValue, Revision, Snapshot, TxnOp, TxnOutcome, prefix_end, validate_txn};
 use crate::watch::Watcher;
+use notify::Notifier;
 use schema::{kv_from_row, open_connection, read_kv, read_revision, sql_error};
-use watch::Notifier;
+use wal_waker::WalWaker;
 
-pub use watch::CHANGE_CHECK;
+pub use notify::{CHANGE_CHECK, SETTLE_CHECK, SETTLE_FAST, SETTLE_WINDOW};
 
 /// How often a caught-up watcher reads the events table even when nothing told it of a
 /// commit (a safety net). Writes from this process wake watchers immediately; writes from
-/// other processes within [`CHANGE_CHECK`] (`PRAGMA data_version`).
+/// other processes through inotify on the `-wal` file, then `PRAGMA data_version` checks
+/// (see [`SETTLE_CHECK`]), or, where inotify is not available, within [`CHANGE_CHECK`].
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// The SQLite datastore. Cheap to share (`Arc`); every method blocks the calling thread.
@@ -39,6 +43,20 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     notifier: Arc<Notifier>,
     poll_interval: Duration,
+    /// Watches the `-wal` file for other processes' commits; started with the first watch
+    /// (a store that is only written to, like the CLI's, needs none).
+    wal_waker: Mutex<WalWakerState>,
+}
+
+#[derive(Debug)]
+enum WalWakerState {
+    NotStarted,
+    /// Held for its `Drop`, which stops the thread with the store.
+    Running {
+        _waker: WalWaker,
+    },
+    /// inotify could not be set up: watchers check `data_version` every [`CHANGE_CHECK`].
+    Unavailable,
 }
 
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -64,7 +82,28 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             notifier: Arc::new(Notifier::default()),
             poll_interval: POLL_INTERVAL,
+            wal_waker: Mutex::new(WalWakerState::NotStarted),
         })
+    }
+
+    /// Whether another process's commit wakes this store's watchers through inotify (set
+    /// up by the first watch); `false` before that or where inotify is not available, in
+    /// which case watchers check `PRAGMA data_version` every [`CHANGE_CHECK`].
+    pub fn wal_watched(&self) -> bool {
+        matches!(
+            *self.wal_waker.lock().unwrap_or_else(|p| p.into_inner()),
+            WalWakerState::Running { .. }
+        )
+    }
+
+    fn ensure_wal_waker(&self) {
+        let mut state = self.wal_waker.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*state, WalWakerState::NotStarted) {
+            *state = match WalWaker::start(&self.path, Arc::clone(&self.notifier)) {
+                Ok(waker) => WalWakerState::Running { _waker: waker },
+                Err(_) => WalWakerState::Unavailable,
+            };
+        }
     }
 
     /// The database file.
@@ -143,6 +182,7 @@ impl Datastore for SqliteStore {
             });
         }
         let conn = open_connection(&self.path).map_err(|e| e.with_operation(Operation::Watch))?;
+        self.ensure_wal_waker();
         let start = if from_revision == 0 {
             read_revision(&conn).map_err(sql_error(Operation::Watch, prefix, &self.path))? + 1
         } else {

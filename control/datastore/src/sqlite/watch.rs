@@ -1,62 +1,33 @@
 //! Watching the SQLite store: a thread per watcher reads the `events` table from the next
 //! revision it owes its consumer.
 //!
-//! Why polling: SQLite has no cross-process change notification, and the CNI plugin, the
-//! CLI and the daemon are separate processes writing one file. A writer in *this* process
-//! wakes its watchers at once through [`Notifier`]; a write from another process is seen
-//! within [`CHANGE_CHECK`]: a caught-up watcher asks `PRAGMA data_version` that often, which
-//! changes whenever another connection commits (it reads the WAL index in shared memory, no
-//! lock, no transaction: about a microsecond, so an idle watcher costs well under 1% of a
-//! core). Every [`super::POLL_INTERVAL`] it reads the events table anyway, as a safety net.
+//! SQLite has no cross-process change notification, and the CNI plugin, the CLI and the
+//! daemon are separate processes writing one file. A writer in *this* process wakes its
+//! watchers at once through [`Notifier`]; a write from another process wakes them through
+//! inotify on the `-wal` file ([`super::wal_waker`]), and since that wake-up may come before
+//! the commit is visible, a watcher then checks `PRAGMA data_version` (which changes when
+//! another connection commits; it reads the WAL index in shared memory, no lock, no
+//! transaction: about a microsecond) often for a short while ([`super::notify`]). Without
+//! inotify it checks every [`super::CHANGE_CHECK`]. Every [`super::POLL_INTERVAL`] it reads
+//! the events table anyway, as a safety net.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
 use crate::error::{DatastoreError, Operation, Result};
+use crate::sqlite::notify::Notifier;
 use crate::sqlite::schema::{key_from_blob, read_meta, read_revision, sql_error};
 use crate::types::{KeyValue, Revision, WatchEvent, prefix_end};
 use crate::watch::{WATCH_CHANNEL_CAPACITY, WatchItem, Watcher};
 
 /// Revisions read per query, so a watcher far behind catches up in bounded steps.
 const REVISION_WINDOW: i64 = 1024;
-/// How often a caught-up watcher checks `PRAGMA data_version` for commits by other
-/// connections (other processes).
-pub const CHANGE_CHECK: Duration = Duration::from_millis(1);
-
-/// Wakes this process's watchers after each commit.
-#[derive(Debug, Default)]
-pub(crate) struct Notifier {
-    generation: Mutex<u64>,
-    changed: Condvar,
-}
-
-impl Notifier {
-    /// Called after a commit.
-    pub(crate) fn notify(&self) {
-        let mut generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
-        *generation += 1;
-        self.changed.notify_all();
-    }
-
-    fn generation(&self) -> u64 {
-        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Waits until the generation moves past `seen`, at most `timeout`.
-    fn wait_past(&self, seen: u64, timeout: Duration) {
-        let guard = self.generation.lock().unwrap_or_else(|p| p.into_inner());
-        let _unused = self
-            .changed
-            .wait_timeout_while(guard, timeout, |generation| *generation == seen)
-            .unwrap_or_else(|p| p.into_inner());
-    }
-}
 
 /// One poll's result.
 enum Batch {
@@ -270,18 +241,21 @@ fn run(
     }
 }
 
-/// Waits until this process commits (the notifier moves past `seen`), another process commits
-/// (`data_version` changes, checked every [`CHANGE_CHECK`]), or `poll_interval` passes.
+/// Waits until this process commits or the `-wal` file is written (the notifier moves past
+/// `seen`), another process's commit is visible (`data_version` changes, checked as often as
+/// [`Notifier::check_interval`] says), or `poll_interval` passes.
 fn wait_for_change(poller: &mut Poller, notifier: &Notifier, seen: u64, poll_interval: Duration) {
     let deadline = Instant::now() + poll_interval;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        notifier.wait_past(seen, left.min(CHANGE_CHECK));
-        if notifier.generation() != seen || left <= CHANGE_CHECK {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        let check = notifier.check_interval(now);
+        notifier.wait_past(seen, check.map_or(left, |c| c.min(left)));
+        if notifier.generation() != seen || Instant::now() >= deadline {
             return;
         }
         // An error here shows again, and is reported, at the batch read that follows.
-        if poller.changed().unwrap_or(true) {
+        if check.is_some() && poller.changed().unwrap_or(true) {
             return;
         }
     }
