@@ -136,6 +136,25 @@ fn parse(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// tortie-fastpath from the same target directory, when the machine can run it (root, the
+/// tools) and a workspace build has built it; otherwise says why the test is skipped.
+fn fastpath_or_skip() -> Option<std::path::PathBuf> {
+    if !is_root() {
+        eprintln!("skipping: needs root for network namespaces and AF_XDP");
+        return None;
+    }
+    if let Err(why) = tools_present() {
+        eprintln!("skipping: {why}");
+        return None;
+    }
+    let bin = std::path::Path::new(BIN).with_file_name("tortie-fastpath");
+    if !bin.is_file() {
+        eprintln!("skipping: {} is not built", bin.display());
+        return None;
+    }
+    Some(bin)
+}
+
 /// The run's JSON, after checking that it left no namespace behind.
 fn parse_after_cleanup(out: &Output, pid: u32) -> serde_json::Value {
     let v = parse(out);
@@ -463,19 +482,9 @@ fn connrate_through_the_kernel(extra: &[&str]) {
 /// policy, none fails, and each is the nine-segment exchange.
 #[test]
 fn connrate_smoltcp_opens_connections_through_tortie_fastpath() {
-    if !is_root() {
-        eprintln!("skipping: needs root for network namespaces and AF_XDP");
+    let Some(bin) = fastpath_or_skip() else {
         return;
-    }
-    if let Err(why) = tools_present() {
-        eprintln!("skipping: {why}");
-        return;
-    }
-    let bin = std::path::Path::new(BIN).with_file_name("tortie-fastpath");
-    if !bin.is_file() {
-        eprintln!("skipping: {} is not built", bin.display());
-        return;
-    }
+    };
     let (out, pid) = run_bounded(
         &[
             "connrate",
@@ -527,19 +536,9 @@ fn connrate_smoltcp_opens_connections_through_tortie_fastpath() {
 /// Skipped when the binary has not been built.
 #[test]
 fn tortie_fastpath_forwards_through_the_namespaces() {
-    if !is_root() {
-        eprintln!("skipping: needs root for network namespaces and AF_XDP");
+    let Some(bin) = fastpath_or_skip() else {
         return;
-    }
-    if let Err(why) = tools_present() {
-        eprintln!("skipping: {why}");
-        return;
-    }
-    let bin = std::path::Path::new(BIN).with_file_name("tortie-fastpath");
-    if !bin.is_file() {
-        eprintln!("skipping: {} is not built", bin.display());
-        return;
-    }
+    };
     let (out, pid) = run_bounded(
         &[
             "compare",
