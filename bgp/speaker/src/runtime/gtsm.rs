@@ -3,13 +3,14 @@
 //! A protected session sends with TTL (hop limit) 255 and has the kernel drop every segment
 //! whose TTL is below 256 − hops (`IP_MINTTL`, `IPV6_MINHOPCOUNT`), so a spoofer farther
 //! away than the configured hop count cannot reach the BGP socket (RFC 5082 §3). The TTL to
-//! send is set through `socket2`; the minimum has no safe wrapper, so this module holds one
-//! `setsockopt` call with an `int` argument (module-scoped `allow(unsafe_code)`).
-#![allow(unsafe_code)]
+//! send is set through `socket2`; the minimum has no safe wrapper and goes through the
+//! crate's raw `setsockopt` ([`super::sockopt`]) with an `int` argument.
 
 use socket2::SockRef;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
+
+use super::sockopt;
 
 /// The lowest TTL accepted from a neighbour `hops` away (RFC 5082 §3: 255 − hops + 1).
 pub fn min_ttl(hops: u8) -> u8 {
@@ -39,34 +40,14 @@ pub fn send_with_ttl_255(sock: &impl AsFd, ipv6: bool) -> io::Result<()> {
 pub fn require_min_ttl(sock: &impl AsFd, ipv6: bool, hops: u8) -> io::Result<()> {
     let min = libc::c_int::from(min_ttl(hops));
     if ipv6 {
-        set_int(sock, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, min)
-    } else {
-        set_int(sock, libc::IPPROTO_IP, libc::IP_MINTTL, min)
-    }
-}
-
-fn set_int(
-    sock: &impl AsFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
-    // SAFETY: `sock` is a live descriptor borrowed for the duration of the call; `value` is
-    // a local `c_int`, valid for reads of `len` bytes, and the kernel only reads it.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_fd().as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            len,
+        sockopt::set(
+            sock,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MINHOPCOUNT,
+            &min.to_ne_bytes(),
         )
-    };
-    if rc == 0 {
-        Ok(())
     } else {
-        Err(io::Error::last_os_error())
+        sockopt::set(sock, libc::IPPROTO_IP, libc::IP_MINTTL, &min.to_ne_bytes())
     }
 }
 

@@ -1,14 +1,15 @@
 //! TCP-MD5 signatures (RFC 2385) through Linux's `TCP_MD5SIG` socket option.
 //!
-//! Neither `socket2` nor `nix` wraps this option, so this module holds the crate's only
-//! `unsafe` block: one `setsockopt` call. The `struct tcp_md5sig` argument is assembled as a
+//! Neither `socket2` nor `nix` wraps this option, so it goes through the crate's raw
+//! `setsockopt` ([`super::sockopt`]). The `struct tcp_md5sig` argument is assembled as a
 //! plain byte array with the kernel's layout (include/uapi/linux/tcp.h), so no `repr(C)`
-//! struct or pointer cast is needed beyond handing the array to the kernel.
-#![allow(unsafe_code)]
+//! struct or pointer cast is needed.
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
+
+use super::sockopt;
 
 /// `sizeof(struct tcp_md5sig)`: sockaddr_storage (128) + flags, prefixlen (1 + 1) +
 /// keylen (2) + ifindex (4) + key (80).
@@ -52,24 +53,7 @@ fn encode(peer: IpAddr, key: &[u8]) -> io::Result<[u8; TCP_MD5SIG_LEN]> {
 /// the IPv4-mapped IPv6 address.
 pub fn set_md5_key(sock: &impl AsFd, peer: IpAddr, key: Option<&[u8]>) -> io::Result<()> {
     let value = encode(peer, key.unwrap_or(&[]))?;
-    let len = libc::socklen_t::try_from(value.len()).unwrap_or(0);
-    // SAFETY: `sock` is a live descriptor borrowed for the duration of the call;
-    // `value` is a 216-byte array with the layout of `struct tcp_md5sig`, valid for reads
-    // of `len` bytes, and the kernel only reads it (it does not keep the pointer).
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_fd().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_MD5SIG,
-            value.as_ptr().cast(),
-            len,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sockopt::set(sock, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &value)
 }
 
 #[cfg(test)]

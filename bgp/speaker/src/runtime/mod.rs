@@ -15,6 +15,7 @@ mod commands;
 mod conn;
 pub mod gtsm;
 pub mod md5sig;
+mod sockopt;
 
 use crate::config::{PeerConfig, SpeakerConfig};
 use crate::error::RuntimeError;
